@@ -1,0 +1,196 @@
+"""Cross-object checks of a loaded topology (part of the loader's validation).
+
+Rules that need more than one object: NIC → network references, host reachability,
+duplicate MACs / IPs / bridge names / libvirt names, overlapping subnets per host,
+uplinks and PFs the host declares.  Returns every problem found.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+from collections import defaultdict
+from typing import Union
+
+from .assign import nic_macs
+from .drivers import registry
+from .errors import InputError, VnetError
+from .spec import NetworkSpec, Topology
+
+IPNet = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
+
+
+def check_topology(topo: Topology) -> list[VnetError]:
+    errors: list[VnetError] = []
+    by_name = {n.name: n for n in topo.networks}
+    _check_hosts(topo, errors)
+    _check_overlaps(topo, errors)
+    _check_names(topo, errors)
+    macs = nic_macs(topo)
+    seen_mac: dict[str, str] = {}
+    seen_vf: dict[str, str] = {}
+    seen_ip: dict[tuple[str, str], str] = {}
+    for net in topo.networks:
+        for ip in net.ips:
+            seen_ip[(net.name, str(ip.interface.ip))] = f"{net.path} (gateway)"
+            for h in ip.dhcp.hosts if ip.dhcp else ():
+                if h.ip is not None:
+                    seen_ip.setdefault((net.name, str(h.ip)), f"{net.path}.dhcp.hosts")
+        if net.bridge and net.bridge.mac and net.bridge.mac != "libvirt":
+            seen_mac[net.bridge.mac] = f"{net.path}.bridge.mac"
+    for vm in topo.vms:
+        for nic in vm.nics:
+            mac = macs[(vm.name, nic.index)]
+            if mac in seen_mac:
+                errors.append(InputError(f"MAC {mac} is also used at {seen_mac[mac]}",
+                                         path=f"{nic.path}.mac",
+                                         hint="every NIC and bridge needs its own MAC"))
+            seen_mac.setdefault(mac, nic.path)
+            found = by_name.get(nic.network)
+            if found is None:
+                close = difflib.get_close_matches(nic.network, list(by_name), n=1)
+                errors.append(InputError(
+                    f"network {nic.network!r} is not defined", path=f"{nic.path}.network",
+                    hint=f"did you mean {close[0]!r}?" if close
+                    else f"networks are: {', '.join(by_name) or '(none)'}"))
+                continue
+            try:
+                _check_nic(topo, vm.name, vm.host, nic, found, seen_ip, seen_vf)
+            except VnetError as exc:
+                errors.append(exc)
+    return errors
+
+
+def _check_nic(topo, vm_name, host, nic, net: NetworkSpec, seen_ip, seen_vf) -> None:  # type: ignore[no-untyped-def]
+    driver = registry.driver_for(net.kind)
+    if not net.on_host(host):
+        raise InputError(
+            f"network {net.name!r} does not exist on host {host!r} (it is on "
+            f"{', '.join(net.hosts)})", path=f"{nic.path}.network",
+            hint=f"add {host} to networks.{net.name}.hosts, or move the VM")
+    attach = nic.attach or driver.attach[0]
+    if attach not in driver.attach:
+        raise InputError(f"a {net.kind} network cannot be attached as {attach!r}",
+                         path=f"{nic.path}.attach", hint=f"use one of: {', '.join(driver.attach)}")
+    if nic.portgroup and nic.portgroup not in {p.name for p in net.portgroups}:
+        raise InputError(f"network {net.name!r} has no portgroup {nic.portgroup!r}",
+                         path=f"{nic.path}.portgroup",
+                         hint=f"portgroups: {', '.join(p.name for p in net.portgroups) or '(none)'}")
+    if nic.portgroup and attach != "network":
+        raise InputError("portgroups are chosen through the libvirt network",
+                         path=f"{nic.path}.portgroup", hint="use attach: network")
+    if nic.access is not None and net.kind != "two-tier":
+        raise InputError("access picks an access switch of a two-tier network",
+                         path=f"{nic.path}.access")
+    if net.kind == "two-tier" and nic.access is not None and nic.access not in {
+            a.name for a in net.access}:
+        raise InputError(f"network {net.name!r} has no access switch {nic.access!r}",
+                         path=f"{nic.path}.access",
+                         hint=f"access switches: {', '.join(a.name for a in net.access)}")
+    if nic.vf is not None:
+        if attach != "hostdev":
+            raise InputError("vf names the VF of attach: hostdev", path=f"{nic.path}.vf",
+                             hint="add attach: hostdev, or drop vf to take any VF of the pool")
+        if net.vfs and nic.vf not in net.vfs:
+            raise InputError(f"VF {nic.vf} is not in the pool of network {net.name!r}",
+                             path=f"{nic.path}.vf")
+        if str(nic.vf) in seen_vf:
+            raise InputError(f"VF {nic.vf} is already given to {seen_vf[str(nic.vf)]}",
+                             path=f"{nic.path}.vf", hint="a VF can back only one NIC")
+        seen_vf[str(nic.vf)] = nic.path
+    if nic.spoofchk is not None and net.kind != "hostdev":
+        raise InputError("spoofchk is a setting of SR-IOV VFs", path=f"{nic.path}.spoofchk")
+    if nic.vlan is not None and not driver.nic_vlan:
+        raise InputError(f"a NIC on a {net.kind} network cannot carry its own VLAN tag",
+                         path=f"{nic.path}.vlan",
+                         hint="VLANs per NIC work on openvswitch, hostdev, macvtap and bridge "
+                         "(libvirt >= 11.0) networks; or use a vlan-bridge network per VLAN")
+    if nic.model != "virtio" and net.kind == "hostdev":
+        raise InputError("a VF passed through has no emulated model", path=f"{nic.path}.model")
+    for ip, key in ((nic.ip, "ip"), (nic.ip6, "ip6")):
+        if ip is None:
+            continue
+        subnets = [x for x in net.ips if x.interface.version == ip.version]
+        if not subnets:
+            raise InputError(f"network {net.name!r} has no IPv{ip.version} subnet for {ip}",
+                             path=f"{nic.path}.{key}")
+        if not any(ip in x.interface.network for x in subnets):
+            nets = ", ".join(str(x.interface.network) for x in subnets)
+            raise InputError(f"{ip} is not inside {nets}", path=f"{nic.path}.{key}")
+        if driver.l3 and not any(x.dhcp for x in subnets):
+            raise InputError(
+                f"{ip} can only be handed out by DHCP, which is off on {net.name!r}",
+                path=f"{nic.path}.{key}", hint="enable dhcp on the network, or drop the ip")
+        other = seen_ip.get((net.name, str(ip)))
+        if other:
+            raise InputError(f"{ip} is already used at {other}", path=f"{nic.path}.{key}")
+        seen_ip[(net.name, str(ip))] = nic.path
+
+
+def _check_hosts(topo: Topology, errors: list[VnetError]) -> None:
+    for net in topo.networks:
+        on = [h for h in topo.hosts if net.on_host(h.name)]
+        wanted = [u for u in (net.uplink, *net.uplinks) if u]
+        for host in on:
+            if host.uplinks:
+                for up in wanted:
+                    if up not in host.uplinks:
+                        errors.append(InputError(
+                            f"{up!r} is not an uplink of host {host.name!r}",
+                            path=f"{net.path}.uplink",
+                            hint=f"uplinks of {host.name}: {', '.join(host.uplinks)}; "
+                            f"add it to hosts.{host.name}.uplinks if it is one"))
+            if net.pf and host.sriov and net.pf not in {p.name for p in host.sriov}:
+                errors.append(InputError(
+                    f"{net.pf!r} is not an SR-IOV PF of host {host.name!r}",
+                    path=f"{net.path}.pf",
+                    hint=f"declared PFs: {', '.join(p.name for p in host.sriov)}"))
+
+
+def _check_overlaps(topo: Topology, errors: list[VnetError]) -> None:
+    for host in topo.hosts:
+        seen: list[tuple[IPNet, NetworkSpec]] = []
+        for net in topo.networks_on(host.name):
+            for ip in net.ips:
+                subnet = ip.interface.network
+                for other, owner in seen:
+                    if owner is not net and subnet.overlaps(other):
+                        errors.append(InputError(
+                            f"subnet {subnet} overlaps {other} of network {owner.name!r} "
+                            f"on host {host.name!r}", path=f"{net.path}.subnet",
+                            hint="networks on one host need distinct subnets, or routing "
+                            "between them is ambiguous"))
+                seen.append((subnet, net))
+
+
+def _check_names(topo: Topology, errors: list[VnetError]) -> None:
+    for host in topo.hosts:
+        bridges: dict[str, str] = {}
+        lv_names: dict[str, str] = {}
+        vlans: dict[tuple[str, int], str] = {}
+        host_devs: dict[str, str] = defaultdict(str)
+        for net in topo.networks_on(host.name):
+            driver = registry.driver_for(net.kind)
+            for br in driver.bridge_names(net):
+                if br in bridges:
+                    errors.append(InputError(
+                        f"bridge {br!r} is also used by network {bridges[br]!r} on host "
+                        f"{host.name!r}", path=f"{net.path}.bridge",
+                        hint="give one of them another bridge name (bridge: {name: ...})"))
+                bridges[br] = net.name
+            for lv in driver.libvirt_names(net):
+                if lv in lv_names and lv_names[lv] != net.name:
+                    errors.append(InputError(
+                        f"libvirt network name {lv!r} is also produced by network "
+                        f"{lv_names[lv]!r}", path=net.path, hint="rename one of them"))
+                lv_names[lv] = net.name
+            if net.kind == "vlan-bridge" and net.uplink and net.vlan:
+                key = (net.uplink, net.vlan.tags[0].id)
+                if key in vlans:
+                    errors.append(InputError(
+                        f"VLAN {key[1]} on {key[0]} is already network {vlans[key]!r}",
+                        path=f"{net.path}.vlan",
+                        hint="one VLAN is one broadcast domain: attach both sets of guests "
+                        "to one network"))
+                vlans[key] = net.name
+        del host_devs

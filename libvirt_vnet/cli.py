@@ -1,0 +1,321 @@
+"""Layer 6 — the ``vnet`` command line.  The only module that prints.
+
+Heavy imports (lxml, libvirt) happen inside the commands that need them, so
+``vnet --help`` and argument errors stay fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Any, Callable, NoReturn, Optional, Sequence
+
+from .errors import InputError, VnetError
+
+EX_USAGE = 64
+
+EPILOG = """\
+exit status:
+  0  success
+  1  other vnet error           3  unsupported by the target libvirt
+  2  invalid topology/input     4  conflict with host state
+  5  libvirt refused or failed  64 bad command line
+
+A topology is a YAML file describing hosts, networks and VMs; `vnet kinds` lists the
+network kinds and `vnet schema` prints a JSON Schema for editors.  Example:
+
+  vnet validate office.yaml
+  vnet render office.yaml -o out/          # then: virsh net-define out/hv1/networks/lan.xml
+  vnet check examples/*.yaml               # RelaxNG + libvirt's own parser, touches no host
+  vnet import /etc/libvirt/qemu/networks/default.xml
+"""
+
+KIND_HELP = {
+    "nat": "libvirt bridge + DHCP/DNS, NATed out of the host (like libvirt's 'default')",
+    "route": "libvirt bridge + DHCP/DNS, routed without NAT (upstream needs a route back)",
+    "open": "libvirt bridge + DHCP/DNS, no firewall rules added at all",
+    "isolated": "libvirt bridge, no forwarding; without a subnet the host has no address",
+    "bridge": "guests join an existing host bridge (e.g. br0 holding eth0)",
+    "vlan-bridge": "one 802.1Q VLAN of an uplink: VLAN device eth0.N + bridge, built by vnet",
+    "two-tier": "access bridges joined by veth to an aggregation network (NAT/route out)",
+    "macvtap": "guests directly on uplinks: mode vepa (802.1Qbg), bridge, private, passthrough",
+    "hostdev": "SR-IOV VF pool (by PF or VF PCI addresses), MAC/VLAN per VF",
+    "openvswitch": "guests on an Open vSwitch bridge, VLANs/trunks per portgroup (XML only)",
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EX_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _target(args: argparse.Namespace) -> Any:
+    from .features import DEFAULT_TARGET, LibvirtVersion
+
+    if getattr(args, "libvirt_version", None):
+        return LibvirtVersion.parse(args.libvirt_version)
+    if getattr(args, "connect", None):
+        from . import virt
+
+        with virt.connect(args.connect) as conn:
+            return virt.version_of(conn)
+    return DEFAULT_TARGET
+
+
+def _load(path: str) -> Any:
+    from . import loader
+
+    if path == "-":
+        return loader.load_yaml_text(sys.stdin.read(), "<stdin>")
+    return loader.load_file(path)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from .render import render
+
+    for path in args.topology:
+        topo = _load(path)
+        rendering = render(topo, _target(args))
+        nics = sum(len(vm.nics) for vm in topo.vms)
+        print(f"{path}: ok — topology {topo.name!r}: {len(rendering.networks)} libvirt "
+              f"networks, {len(topo.vms)} VMs, {nics} NICs on {len(topo.hosts)} host(s); "
+              f"target libvirt {rendering.target}")
+    return 0
+
+
+def write_rendering(rendering: Any, out: Path) -> list[Path]:
+    """Write ``<out>/<host>/networks/<net>.xml`` and ``<out>/<host>/vms/<vm>/...``."""
+    written = []
+    for rn in rendering.networks:
+        path = out / rn.host / "networks" / f"{rn.name}.xml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(rn.xml, encoding="utf-8")
+        written.append(path)
+    for vm in rendering.vms:
+        base = out / vm.host / "vms" / vm.name
+        base.mkdir(parents=True, exist_ok=True)
+        for i, xml in enumerate(vm.interface_xml()):
+            (base / f"nic{i}.xml").write_text(xml, encoding="utf-8")
+            written.append(base / f"nic{i}.xml")
+        (base / "metadata.xml").write_text(vm.metadata_xml(), encoding="utf-8")
+        (base / "domain.xml").write_text(vm.domain_xml(), encoding="utf-8")
+        written += [base / "metadata.xml", base / "domain.xml"]
+    return written
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from .render import render
+
+    topo = _load(args.topology)
+    rendering = render(topo, _target(args))
+    out = Path(args.output)
+    written = write_rendering(rendering, out)
+    if args.verify:
+        from .verify import verify
+
+        verify(rendering)
+    print(f"wrote {len(written)} files under {out}/ for libvirt {rendering.target}")
+    for rn in rendering.networks:
+        print(f"  virsh -c {topo.host(rn.host).uri} net-define "
+              f"{out / rn.host / 'networks' / (rn.name + '.xml')}")
+    if rendering.vms:
+        print("  per-VM NICs: virsh attach-device VM <out>/<host>/vms/VM/nicN.xml --config")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from .render import render
+    from .verify import verify
+
+    for path in args.topology:
+        topo = _load(path)
+        rendering = render(topo, _target(args))
+        if args.output:
+            write_rendering(rendering, Path(args.output) / topo.name)
+        result = verify(rendering)
+        print(f"{path}: ok — {result.networks} networks and {result.domains} domains valid "
+              f"against libvirt's RelaxNG schemas and accepted by libvirt's parser "
+              f"(test:///default), target libvirt {rendering.target}")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    import yaml
+
+    from . import importer
+
+    entries: dict[str, Any] = {}
+    if args.connect:
+        from . import virt
+
+        with virt.connect(args.connect) as conn:
+            wanted = args.source or virt.network_names(conn)
+            for name in wanted:
+                xml = virt.network_xml(conn, name)
+                key, entry = importer.import_xml(xml, f"{args.connect}/{name}")
+                entries[key] = entry
+    else:
+        if not args.source:
+            raise InputError("name network XML files to import, or use --connect URI",
+                             hint="vnet import /etc/libvirt/qemu/networks/default.xml")
+        for src in args.source:
+            try:
+                text = sys.stdin.read() if src == "-" else Path(src).read_text(encoding="utf-8")
+            except OSError as exc:
+                raise InputError(f"cannot read: {exc.strerror}", path=src) from None
+            key, entry = importer.import_xml(text, src)
+            entries[key] = entry
+    doc = {"name": args.name, "networks": entries}
+    from . import loader
+
+    loader.load(doc, "<import>")  # what we print must load again
+    sys.stdout.write(yaml.safe_dump(doc, sort_keys=False, default_flow_style=False))
+    return 0
+
+
+def cmd_interfaces(args: argparse.Namespace) -> int:
+    from .render import render_vm
+
+    topo = _load(args.topology)
+    vm = next((v for v in topo.vms if v.name == args.vm), None)
+    if vm is None:
+        raise InputError(f"no VM {args.vm!r} in the topology", path="vms",
+                         hint=f"VMs: {', '.join(v.name for v in topo.vms) or '(none)'}")
+    rendered = render_vm(topo, vm, _target(args))
+    if args.merge:
+        try:
+            text = Path(args.merge).read_bytes()
+        except OSError as exc:
+            raise InputError(f"cannot read: {exc.strerror}", path=args.merge) from None
+        sys.stdout.write(rendered.merge_into(text, args.merge))
+    else:
+        sys.stdout.write("".join(rendered.interface_xml()))
+        sys.stdout.write(rendered.metadata_xml())
+    return 0
+
+
+def cmd_kinds(args: argparse.Namespace) -> int:
+    from .drivers import registry
+
+    for kind in registry.kinds():
+        driver = registry.driver_for(kind)
+        print(f"{kind:12} {KIND_HELP.get(kind, type(driver).__doc__ or '')}")
+        if args.verbose:
+            print(f"{'':12} keys: {', '.join(sorted(driver.keys))}")
+            print(f"{'':12} NIC attach: {', '.join(driver.attach)} (default {driver.attach[0]})")
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    path = Path(__file__).resolve().parent / "topology.schema.json"
+    if args.path:
+        print(path)
+    else:
+        sys.stdout.write(path.read_text(encoding="utf-8"))
+    return 0
+
+
+def _add_target(p: argparse.ArgumentParser) -> None:
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--libvirt-version", metavar="X.Y",
+                   help="render for this libvirt release (default 9.0, Debian 12's); "
+                   "features it lacks are refused, never dropped")
+    g.add_argument("--connect", metavar="URI",
+                   help="take the target version from this libvirt connection "
+                   "(e.g. qemu:///system); nothing is changed there")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="vnet", description="Map a real network design onto libvirt: "
+                "network XML, domain interfaces, host plumbing.",
+                epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("-v", "--verbose", action="store_true", help="log what vnet does")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    s = sub.add_parser("validate", help="check topology files and report problems",
+                       description="Check topology files: every problem is reported with "
+                       "its place in the file and a hint.  Nothing is written.")
+    s.add_argument("topology", nargs="+", help="topology YAML file ('-' for stdin)")
+    _add_target(s)
+    s.set_defaults(func=cmd_validate)
+
+    s = sub.add_parser("render", help="write libvirt XML for a topology",
+                       description="Write OUTPUT/<host>/networks/<net>.xml (for virsh "
+                       "net-define) and OUTPUT/<host>/vms/<vm>/nicN.xml, metadata.xml, "
+                       "domain.xml.  Output is deterministic: re-rendering gives the same "
+                       "bytes.", formatter_class=argparse.RawDescriptionHelpFormatter)
+    s.add_argument("topology", help="topology YAML file ('-' for stdin)")
+    s.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
+    s.add_argument("--verify", action="store_true",
+                   help="also check the output like `vnet check`")
+    _add_target(s)
+    s.set_defaults(func=cmd_render)
+
+    s = sub.add_parser("check", help="prove libvirt accepts what a topology renders",
+                       description="Render each topology, validate every document against "
+                       "libvirt's RelaxNG schemas and define it on libvirt's test driver "
+                       "(test:///default: libvirt's real parser, in this process).  No host "
+                       "and no libvirtd is touched.")
+    s.add_argument("topology", nargs="+", help="topology YAML files")
+    s.add_argument("-o", "--output", metavar="DIR",
+                   help="also write each rendering to DIR/<topology name>/")
+    _add_target(s)
+    s.set_defaults(func=cmd_check)
+
+    s = sub.add_parser("import", help="turn existing libvirt networks into topology YAML",
+                       description="Read libvirt network XML (files, or networks of a live "
+                       "connection) and print a topology document for them.  Anything vnet "
+                       "cannot reproduce exactly is refused with its place, never dropped.")
+    s.add_argument("source", nargs="*", help="network XML files ('-' for stdin), or with "
+                   "--connect the network names (default: all)")
+    s.add_argument("--connect", metavar="URI", help="read networks from this libvirt")
+    s.add_argument("--name", default="imported", help="topology name (default: imported)")
+    s.set_defaults(func=cmd_import)
+
+    s = sub.add_parser("interfaces", help="print one VM's <interface> XML, or merge it "
+                       "into a domain", description="Print the VM's <interface> elements "
+                       "and vnet's <metadata>, or with --merge the given domain XML with "
+                       "them merged in (NICs with the same MAC are replaced; everything else "
+                       "is kept).")
+    s.add_argument("topology")
+    s.add_argument("vm")
+    s.add_argument("--merge", metavar="DOMAIN.xml", help="domain XML to merge into "
+                   "(e.g. from virsh dumpxml --inactive)")
+    _add_target(s)
+    s.set_defaults(func=cmd_interfaces)
+
+    s = sub.add_parser("kinds", help="list network kinds")
+    s.add_argument("-v", "--verbose", action="store_true", help="also list accepted keys")
+    s.set_defaults(func=cmd_kinds)
+
+    s = sub.add_parser("schema", help="print the topology JSON Schema (for editors)")
+    s.add_argument("--path", action="store_true", help="print only the file's path")
+    s.set_defaults(func=cmd_schema)
+    return p
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="vnet: %(message)s")
+    func: Optional[Callable[[argparse.Namespace], int]] = getattr(args, "func", None)
+    if func is None:
+        parser.print_help()
+        return EX_USAGE
+    try:
+        return func(args)
+    except VnetError as exc:
+        print(f"vnet: {exc.label}: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except BrokenPipeError:
+        return 0
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,114 @@
+"""Shared mapping of the kinds whose bridge, addresses and DHCP/DNS libvirt manages:
+nat, route, open and isolated (libvirt's own ``default`` network is a nat one)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import ClassVar, Optional
+
+from ..assign import nic_macs
+from ..errors import InputError
+from ..netdef import (
+    BridgeDef,
+    DhcpDef,
+    DhcpHost,
+    ForwardDef,
+    ForwardMode,
+    InterfaceDef,
+    IPDef,
+    NetworkDef,
+)
+from ..spec import NetworkSpec, NicSpec, Topology, VmSpec
+from .base import Driver, libvirt_bridge_name, nic_interface, pinned_mac
+
+L3_KEYS = frozenset({
+    "subnet", "gateway", "dhcp", "tftp", "local_ptr", "subnet6", "gateway6", "dhcp6", "ips",
+    "bridge", "mtu", "domain", "dns", "routes", "bandwidth", "port_isolated", "ipv6",
+    "trust_guest_rx_filters", "dnsmasq_options", "portgroups",
+})
+
+
+class L3Driver(Driver):
+    l3 = True
+    keys = L3_KEYS
+    attach = ("network", "bridge")
+    forward_mode: ClassVar[Optional[ForwardMode]] = None
+
+    def check(self, net: NetworkSpec) -> None:
+        b = net.bridge
+        if b is not None and b.dummy_tap:
+            raise InputError(
+                "dummy_tap is for bridges vnet creates; libvirt pins this bridge's MAC itself",
+                path=f"{net.path}.bridge.dummy_tap",
+                hint="leave it out: the network's <mac> keeps the bridge address stable")
+        if net.ipv6 and any(ip.interface.version == 6 for ip in net.ips):
+            raise InputError("ipv6: true is only for networks without an IPv6 subnet",
+                             path=f"{net.path}.ipv6",
+                             hint="with subnet6 given, guests already get IPv6")
+        for pg in net.portgroups:
+            if pg.vlan is not None or pg.virtualport is not None:
+                raise InputError(
+                    f"portgroup {pg.name!r}: VLANs and virtual ports need a bridge that "
+                    f"supports them, not a {self.kind} network",
+                    path=f"{net.path}.portgroups.{pg.name}")
+        if net.nat is not None and net.nat.ipv6 and not any(
+                ip.interface.version == 6 for ip in net.ips):
+            raise InputError("nat.ipv6 needs an IPv6 subnet (subnet6)",
+                             path=f"{net.path}.nat.ipv6")
+
+    def bridge_names(self, net: NetworkSpec) -> tuple[str, ...]:
+        return (libvirt_bridge_name(net),)
+
+    def forward(self, net: NetworkSpec) -> Optional[ForwardDef]:
+        if self.forward_mode is None:
+            return None
+        return ForwardDef(mode=self.forward_mode, dev=net.uplink, nat=net.nat)
+
+    def reserved_ips(self, net: NetworkSpec, topo: Topology) -> tuple[IPDef, ...]:
+        """The network's addresses with a DHCP host entry for every NIC with an ip."""
+        macs = nic_macs(topo)
+        v4: list[DhcpHost] = []
+        v6: list[DhcpHost] = []
+        for vm in topo.vms:
+            for nic in vm.nics:
+                if nic.network != net.name:
+                    continue
+                if nic.ip is not None:
+                    v4.append(DhcpHost(ip=nic.ip, mac=macs[(vm.name, nic.index)], name=vm.name))
+                if nic.ip6 is not None:
+                    v6.append(DhcpHost(ip=nic.ip6, name=vm.name))
+        if not v4 and not v6:
+            return net.ips
+        out = []
+        for ip in net.ips:
+            extra = v4 if ip.interface.version == 4 else v6
+            if ip.dhcp is not None and extra:
+                dhcp = DhcpDef(ranges=ip.dhcp.ranges, hosts=ip.dhcp.hosts + tuple(extra),
+                               bootp=ip.dhcp.bootp)
+                ip = dataclasses.replace(ip, dhcp=dhcp)
+                extra.clear()
+            out.append(ip)
+        return tuple(out)
+
+    def networks(self, net: NetworkSpec, topo: Topology) -> tuple[NetworkDef, ...]:
+        b = net.bridge
+        bridge = BridgeDef(
+            name=libvirt_bridge_name(net),
+            stp=b.stp if b and b.stp is not None else True,
+            delay=b.delay if b and b.delay is not None else 0,
+            mac_table_manager=b.mac_table_manager if b else None,
+            zone=b.zone if b else None,
+        )
+        return (NetworkDef(
+            name=net.name, uuid=self.uuid(net, topo), forward=self.forward(net), bridge=bridge,
+            mtu=net.mtu, mac=pinned_mac(net, topo), domain=net.domain, dns=net.dns,
+            bandwidth=net.bandwidth, portgroups=net.portgroups,
+            ips=self.reserved_ips(net, topo), routes=net.routes,
+            port_isolated=net.port_isolated, ipv6=net.ipv6,
+            trust_guest_rx_filters=net.trust_guest_rx_filters, metadata=net.metadata,
+            dnsmasq_options=net.dnsmasq_options, vnet_metadata=self.meta(net, topo),
+        ),)
+
+    def other_interface(self, attach: str, nic: NicSpec, mac: str, vm: VmSpec,
+                        net: NetworkSpec, topo: Topology) -> InterfaceDef:
+        return nic_interface(nic, "bridge", mac, source_bridge=libvirt_bridge_name(net))

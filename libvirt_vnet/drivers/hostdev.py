@@ -1,0 +1,70 @@
+"""Kind ``hostdev``: an SR-IOV VF pool (by PF, or by explicit VF PCI addresses).  Each
+guest NIC gets a whole VF by PCI passthrough; libvirt sets the VF's MAC and VLAN, vnet's
+hooks add what libvirt does not (trust, spoof checking, link state)."""
+
+from __future__ import annotations
+
+from ..errors import InputError
+from ..hostspec import HostObject, VfConfig
+from ..netdef import ForwardDef, ForwardMode, InterfaceDef, NetworkDef
+from ..spec import NetworkSpec, NicSpec, Topology, VmSpec
+from .base import SEGMENT_KEYS, Driver, single_vlan
+
+
+class HostdevDriver(Driver):
+    kind = "hostdev"
+    keys = SEGMENT_KEYS | {"pf", "vfs", "managed", "driver_model", "vlan", "portgroups",
+                           "trust_guest_rx_filters"}
+    attach = ("network", "hostdev")
+    nic_vlan = True
+
+    def check(self, net: NetworkSpec) -> None:
+        if bool(net.pf) == bool(net.vfs):
+            raise InputError("a hostdev network needs either pf (the SR-IOV NIC) or vfs "
+                             "(explicit VF PCI addresses)", path=net.path, hint="pf: enp3s0f0")
+        if len(set(net.vfs)) != len(net.vfs):
+            dup = next(v for v in net.vfs if net.vfs.count(v) > 1)
+            raise InputError(f"PCI device {dup} is listed twice in the pool",
+                             path=f"{net.path}.vfs")
+        single_vlan(net.vlan, f"{net.path}.vlan", "an SR-IOV VF (no trunking on VFs)")
+        for pg in net.portgroups:
+            single_vlan(pg.vlan, f"{net.path}.portgroups.{pg.name}.vlan",
+                        "an SR-IOV VF (no trunking on VFs)")
+            if pg.virtualport is not None or pg.bandwidth is not None:
+                raise InputError("VF portgroups carry only a VLAN and trust",
+                                 path=f"{net.path}.portgroups.{pg.name}")
+
+    def networks(self, net: NetworkSpec, topo: Topology) -> tuple[NetworkDef, ...]:
+        fwd = ForwardDef(mode=ForwardMode.HOSTDEV, pf=net.pf, addresses=net.vfs,
+                         managed=True if net.managed is None else net.managed,
+                         driver_model=net.driver_model)
+        return (NetworkDef(
+            name=net.name, uuid=self.uuid(net, topo), forward=fwd, vlan=net.vlan,
+            portgroups=net.portgroups, trust_guest_rx_filters=net.trust_guest_rx_filters,
+            metadata=net.metadata, vnet_metadata=self.meta(net, topo),
+        ),)
+
+    def nic_objects(self, nic: NicSpec, mac: str, vm: VmSpec, net: NetworkSpec,
+                    topo: Topology) -> tuple[HostObject, ...]:
+        pg = next((p for p in net.portgroups if p.name == nic.portgroup), None)
+        vlan = nic.vlan or (pg.vlan if pg else None) or net.vlan
+        trust = nic.trust if nic.trust is not None else (
+            pg.trust_guest_rx_filters if pg else None) or net.trust_guest_rx_filters
+        return (VfConfig(pf=net.pf, address=str(nic.vf) if nic.vf else None, mac=mac,
+                         vlan=vlan.tags[0].id if vlan else None, trust=trust,
+                         spoofchk=nic.spoofchk,
+                         link_state=nic.link),)
+
+    def interface(self, nic: NicSpec, mac: str, vm: VmSpec, net: NetworkSpec,
+                  topo: Topology) -> InterfaceDef:
+        if nic.vlan is not None:
+            single_vlan(nic.vlan, f"{nic.path}.vlan", "an SR-IOV VF (no trunking on VFs)")
+        if (nic.attach or "network") == "network":
+            return InterfaceDef(type="network", mac=mac, model=None, source_network=net.name,
+                                source_portgroup=nic.portgroup, vlan=nic.vlan)
+        if nic.vf is None:
+            raise InputError("attach: hostdev needs the VF's PCI address", path=f"{nic.path}.vf",
+                             hint="vf: 0000:03:10.2, or use attach: network to take any VF")
+        return InterfaceDef(type="hostdev", mac=mac, model=None, source_address=nic.vf,
+                            managed=True if net.managed is None else net.managed,
+                            vlan=nic.vlan or net.vlan)

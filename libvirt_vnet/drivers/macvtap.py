@@ -1,0 +1,96 @@
+"""Kind ``macvtap``: guests sit directly on host uplinks through macvtap, in mode
+``vepa`` (802.1Qbg edge: all traffic hairpins through the adjacent switch),
+``bridge`` (guests on one uplink talk inside the host), ``private`` (guests never talk
+to each other) or ``passthrough`` (one guest owns the uplink or a VF).
+
+libvirt side: a network with an interface pool (``<forward mode=...><interface/>``),
+or ``type='direct'`` interfaces straight on the uplink.  Host side, optional: a macvlan
+"shim" so the host itself can reach its guests (macvtap never delivers host↔guest).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from .. import names
+from ..errors import InputError
+from ..hostspec import HostObject, MacvlanShim
+from ..netdef import ForwardDef, ForwardMode, InterfaceDef, NetworkDef, VirtualPortType
+from ..spec import NetworkSpec, NicSpec, Topology, VmSpec
+from .base import SEGMENT_KEYS, Driver, nic_interface
+
+MODES = ("vepa", "bridge", "private", "passthrough")
+
+
+class MacvtapDriver(Driver):
+    kind = "macvtap"
+    keys = SEGMENT_KEYS | {"mode", "uplink", "uplinks", "pf", "vfs", "virtualport", "portgroups",
+                           "vlan", "trust_guest_rx_filters", "shim"}
+    attach = ("network", "direct")
+    nic_vlan = True
+
+    def check(self, net: NetworkSpec) -> None:
+        if net.mode not in MODES:
+            raise InputError(f"mode must be one of {', '.join(MODES)}; got {net.mode!r}",
+                             path=f"{net.path}.mode",
+                             hint="vepa for an 802.1Qbg edge, bridge for guest-to-guest on the host")
+        sources = [k for k in ("uplink", "uplinks", "pf", "vfs") if getattr(net, k)]
+        if len(sources) != 1:
+            raise InputError(
+                "a macvtap network needs exactly one of uplink, uplinks, pf, vfs"
+                + (f" (got {', '.join(sources)})" if sources else ""),
+                path=net.path, hint="uplink: eth1")
+        if (net.pf or net.vfs) and net.mode != "passthrough":
+            raise InputError("pf and vfs pools are only for mode passthrough",
+                             path=f"{net.path}.{sources[0]}")
+        if len(set(net.uplinks)) != len(net.uplinks):
+            dup = next(u for u in net.uplinks if net.uplinks.count(u) > 1)
+            raise InputError(f"interface {dup!r} is listed twice in the pool",
+                             path=f"{net.path}.uplinks")
+        if len(set(net.vfs)) != len(net.vfs):
+            raise InputError("a VF is listed twice in the pool", path=f"{net.path}.vfs")
+        vps = [net.virtualport] + [pg.virtualport for pg in net.portgroups]
+        for vp in vps:
+            if vp is not None and vp.type in (VirtualPortType.OPENVSWITCH, VirtualPortType.MIDONET):
+                raise InputError(f"{vp.type.value} virtual ports need kind openvswitch",
+                                 path=f"{net.path}.virtualport")
+        if net.shim is not None and net.mode not in ("bridge", "vepa"):
+            raise InputError(
+                f"a host shim cannot reach guests in {net.mode} mode",
+                path=f"{net.path}.shim",
+                hint="private mode forbids guest↔host traffic, passthrough gives the "
+                "device away; use mode bridge (or vepa with a hairpin switch)")
+        if net.shim is not None and not (net.uplink or len(net.uplinks) == 1):
+            raise InputError("a shim needs one uplink to sit on", path=f"{net.path}.shim")
+
+    def pool(self, net: NetworkSpec) -> tuple[str, ...]:
+        return (net.uplink,) if net.uplink else net.uplinks
+
+    def host_objects(self, net: NetworkSpec, topo: Topology) -> tuple[HostObject, ...]:
+        if net.shim is None:
+            return ()
+        parent = self.pool(net)[0]
+        name = net.shim.name or names.derive_ifname("shim-", net.name)
+        addr = str(net.shim.address) if net.shim.address else None
+        return (MacvlanShim(name=name, parent=parent, address=addr),)
+
+    def networks(self, net: NetworkSpec, topo: Topology) -> tuple[NetworkDef, ...]:
+        fwd = ForwardDef(mode=ForwardMode(net.mode or "vepa"), interfaces=self.pool(net),
+                         pf=net.pf, addresses=net.vfs)
+        return (NetworkDef(
+            name=net.name, uuid=self.uuid(net, topo), forward=fwd, vlan=net.vlan,
+            virtualport=net.virtualport, portgroups=net.portgroups,
+            trust_guest_rx_filters=net.trust_guest_rx_filters, metadata=net.metadata,
+            vnet_metadata=self.meta(net, topo),
+        ),)
+
+    def other_interface(self, attach: str, nic: NicSpec, mac: str, vm: VmSpec,
+                        net: NetworkSpec, topo: Topology) -> InterfaceDef:
+        pool = self.pool(net)
+        if not pool:
+            raise InputError("attach: direct needs a named uplink; this pool is a PF/VF pool",
+                             path=f"{nic.path}.attach", hint="use attach: network")
+        iface = nic_interface(nic, "direct", mac, source_dev=pool[0], source_mode=net.mode)
+        if iface.virtualport is None:
+            return dataclasses.replace(iface, virtualport=net.virtualport)
+        return iface

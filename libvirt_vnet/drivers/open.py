@@ -1,0 +1,14 @@
+"""Kind ``open``: libvirt adds no firewall rules at all; the host's own firewall and
+routing decide (``forward mode='open'``)."""
+
+from __future__ import annotations
+
+from ..netdef import ForwardMode
+from ._l3 import L3Driver
+
+
+class OpenDriver(L3Driver):
+    kind = "open"
+    forward_mode = ForwardMode.OPEN
+    hints = {"uplink": "libvirt's open mode takes no forwarding device",
+             "nat": "an open network translates no addresses (use kind nat)"}

@@ -1,0 +1,49 @@
+"""Kind ``openvswitch``: guests on an existing Open vSwitch bridge
+(``<virtualport type='openvswitch'>``), with VLAN access ports or trunks per portgroup.
+XML only: vnet does not manage OVS itself."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from ..errors import InputError
+from ..netdef import InterfaceDef, NetworkDef, VirtualPortDef, VirtualPortType
+from ..spec import NetworkSpec, NicSpec, Topology, VmSpec
+from .base import SEGMENT_KEYS, Driver, bridge_network, nic_interface, refuse_bridge_settings
+
+
+class OpenvswitchDriver(Driver):
+    kind = "openvswitch"
+    keys = SEGMENT_KEYS | {"bridge", "vlan", "virtualport", "portgroups", "mtu", "bandwidth"}
+    attach = ("network", "bridge")
+    nic_vlan = True
+
+    def check(self, net: NetworkSpec) -> None:
+        refuse_bridge_settings(net, "Open vSwitch bridges are configured with ovs-vsctl")
+        if net.bridge is not None and net.bridge.mac_table_manager:
+            raise InputError("mac_table_manager applies to Linux bridges",
+                             path=f"{net.path}.bridge.mac_table_manager")
+        vp = net.virtualport
+        if vp is not None and vp.type not in (None, VirtualPortType.OPENVSWITCH):
+            raise InputError("an openvswitch network's virtualport is of type openvswitch",
+                             path=f"{net.path}.virtualport.type")
+
+    def virtualport(self, net: NetworkSpec) -> VirtualPortDef:
+        vp = net.virtualport or VirtualPortDef()
+        return VirtualPortDef(type=VirtualPortType.OPENVSWITCH, profileid=vp.profileid,
+                              interfaceid=vp.interfaceid)
+
+    def networks(self, net: NetworkSpec, topo: Topology) -> tuple[NetworkDef, ...]:
+        name = net.bridge.name if net.bridge else None
+        return (bridge_network(net, topo, self, name, vlan=net.vlan,
+                               virtualport=self.virtualport(net)),)
+
+    def other_interface(self, attach: str, nic: NicSpec, mac: str, vm: VmSpec,
+                        net: NetworkSpec, topo: Topology) -> InterfaceDef:
+        if net.bridge is None or not net.bridge.name:
+            raise InputError("attach: bridge needs the network's OVS bridge name",
+                             path=f"{net.path}.bridge", hint="bridge: ovsbr0")
+        iface = nic_interface(nic, "bridge", mac, source_bridge=net.bridge.name)
+        return dataclasses.replace(
+            iface, vlan=nic.vlan or net.vlan,
+            virtualport=nic.virtualport or VirtualPortDef(type=VirtualPortType.OPENVSWITCH))

@@ -1,0 +1,115 @@
+"""Kind ``two-tier``: access switches joined to an aggregation switch, routed/NATed out
+(the seed's faithful network A_V0).
+
+libvirt side: the aggregation bridge is a libvirt network of mode ``upstream`` (nat by
+default: it holds the gateway address, DHCP and DNS); each access switch is a bridge of
+vnet's with a ``forward mode='bridge'`` network named ``<network>-<switch>``.  Host side:
+the access bridges (MAC pinned) and one veth pair per access switch linking it to the
+aggregation bridge — one broadcast domain across both tiers, as on real switches.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional
+
+from .. import names
+from ..errors import InputError
+from ..hostspec import HostBridge, HostObject, VethLink
+from ..netdef import ForwardMode, InterfaceDef, NetworkDef
+from ..spec import AccessSwitch, NetworkSpec, NicSpec, Topology, VmSpec
+from ._l3 import L3_KEYS, L3Driver
+from .base import bridge_network, libvirt_bridge_name, nic_interface, port_flags
+
+_MODES = {"nat": ForwardMode.NAT, "route": ForwardMode.ROUTE, "open": ForwardMode.OPEN,
+          "isolated": None}
+
+
+class TwoTierDriver(L3Driver):
+    kind = "two-tier"
+    keys = L3_KEYS | {"upstream", "access", "uplink", "nat", "hairpin"}
+    attach = ("network", "bridge")
+
+    def check(self, net: NetworkSpec) -> None:
+        super().check(net)
+        upstream = net.upstream or "nat"
+        if upstream not in _MODES:
+            raise InputError(f"upstream must be one of {', '.join(_MODES)}; got {upstream!r}",
+                             path=f"{net.path}.upstream")
+        if not net.access:
+            raise InputError("a two-tier network needs its access switches",
+                             path=f"{net.path}.access", hint="access: {sw1: {}, sw2: {}}")
+        if net.uplink and upstream not in ("nat", "route"):
+            raise InputError(f"an {upstream} aggregation network takes no uplink",
+                             path=f"{net.path}.uplink")
+        if net.nat and upstream != "nat":
+            raise InputError("nat settings need upstream: nat", path=f"{net.path}.nat")
+        for sw in net.access:
+            if sw.bridge.mac_table_manager or sw.bridge.zone:
+                raise InputError("access bridges are vnet's: only name, mac, stp, delay and "
+                                 "dummy_tap apply", path=f"{sw.path}.bridge")
+
+    @property
+    def forward_mode(self) -> Optional[ForwardMode]:  # type: ignore[override]
+        return None
+
+    def forward(self, net: NetworkSpec):  # type: ignore[no-untyped-def]
+        from ..netdef import ForwardDef
+
+        mode = _MODES[net.upstream or "nat"]
+        return None if mode is None else ForwardDef(mode=mode, dev=net.uplink, nat=net.nat)
+
+    def access_bridge(self, net: NetworkSpec, sw: AccessSwitch) -> str:
+        return sw.bridge.name or names.derive_ifname("acc-", f"{net.name}-{sw.name}")
+
+    def access_network(self, net: NetworkSpec, sw: AccessSwitch) -> str:
+        return f"{net.name}-{sw.name}"
+
+    def libvirt_names(self, net: NetworkSpec) -> tuple[str, ...]:
+        return (net.name, *(self.access_network(net, sw) for sw in net.access))
+
+    def bridge_names(self, net: NetworkSpec) -> tuple[str, ...]:
+        return (libvirt_bridge_name(net), *(self.access_bridge(net, sw) for sw in net.access))
+
+    def host_objects(self, net: NetworkSpec, topo: Topology) -> tuple[HostObject, ...]:
+        agg = libvirt_bridge_name(net)
+        objs: list[HostObject] = []
+        for sw in net.access:
+            br = self.access_bridge(net, sw)
+            b = sw.bridge
+            mac = None if b.mac == "libvirt" else (
+                b.mac or names.derive_mac(topo.name, "network", net.name, "access", sw.name))
+            objs.append(HostBridge(
+                name=br, mac=mac, stp=bool(b.stp), delay=b.delay or 0, mtu=net.mtu,
+                dummy_tap=names.dummy_tap_name(br) if b.dummy_tap else None))
+            key = f"{net.name}-{sw.name}"
+            objs.append(VethLink(name=names.derive_ifname("vu-", key),
+                                 peer=names.derive_ifname("va-", key), bridge=br,
+                                 peer_bridge=agg))
+            objs.extend(port_flags(net, br))
+        return tuple(objs)
+
+    def networks(self, net: NetworkSpec, topo: Topology) -> tuple[NetworkDef, ...]:
+        (agg,) = super().networks(net, topo)
+        out = [agg]
+        for sw in net.access:
+            sub = dataclasses.replace(net, name=self.access_network(net, sw), uuid=None,
+                                      bandwidth=None, portgroups=(), metadata=())
+            nd = bridge_network(sub, topo, self, self.access_bridge(net, sw))
+            out.append(dataclasses.replace(nd, vnet_metadata=self.meta(net, topo)))
+        return tuple(out)
+
+    def switch_for(self, nic: NicSpec, net: NetworkSpec) -> AccessSwitch:
+        for sw in net.access:
+            if sw.name == (nic.access or net.access[0].name):
+                return sw
+        raise InputError(f"network {net.name!r} has no access switch {nic.access!r}",
+                         path=f"{nic.path}.access",
+                         hint=f"access switches: {', '.join(s.name for s in net.access)}")
+
+    def interface(self, nic: NicSpec, mac: str, vm: VmSpec, net: NetworkSpec,
+                  topo: Topology) -> InterfaceDef:
+        sw = self.switch_for(nic, net)
+        if (nic.attach or "network") == "bridge":
+            return nic_interface(nic, "bridge", mac, source_bridge=self.access_bridge(net, sw))
+        return nic_interface(nic, "network", mac, source_network=self.access_network(net, sw))

@@ -1,0 +1,127 @@
+"""Layer 2 — domain XML: ``<interface>`` elements, vnet's ``<metadata>``, and merging
+both into an existing domain document.
+
+Formatting is pure and deterministic and starts from ``xml_templates/interface.xml``.
+Merging replaces interfaces whose MAC vnet owns, appends the others, and replaces only
+vnet's own metadata element: everything else in the user's domain is left as it was.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from lxml import etree
+
+from . import hostspec
+from .errors import InputError
+from .hostspec import DomainMeta
+from .netdef import InterfaceDef
+from .netxml import _set, _sub, format_bandwidth, format_pci, format_virtualport, format_vlan
+from .templates import skeleton
+
+
+def format_interface(iface: InterfaceDef) -> etree._Element:
+    el = skeleton("interface.xml")
+    el.set("type", iface.type)
+    _set(el, "managed", iface.managed)
+    _set(el, "trustGuestRxFilters", iface.trust_guest_rx_filters)
+    el.find("mac").set("address", iface.mac)  # type: ignore[union-attr]
+    if iface.type == "network":
+        _sub(el, "source", network=iface.source_network, portgroup=iface.source_portgroup)
+    elif iface.type == "bridge":
+        _sub(el, "source", bridge=iface.source_bridge)
+    elif iface.type == "direct":
+        _sub(el, "source", dev=iface.source_dev, mode=iface.source_mode)
+    elif iface.type == "hostdev":
+        src = _sub(el, "source")
+        assert iface.source_address is not None
+        format_pci(src, iface.source_address)
+    else:  # a programming error: drivers only build the four types above
+        raise ValueError(f"unknown interface type {iface.type!r}")
+    if iface.vlan is not None:
+        format_vlan(el, iface.vlan)
+    if iface.virtualport is not None:
+        format_virtualport(el, iface.virtualport)
+    if iface.bandwidth is not None:
+        format_bandwidth(el, iface.bandwidth)
+    if iface.model:
+        _sub(el, "model", type=iface.model)
+    if iface.mtu is not None:
+        _sub(el, "mtu", size=iface.mtu)
+    if iface.link_state:
+        _sub(el, "link", state=iface.link_state)
+    if iface.port_isolated is not None:
+        _sub(el, "port", isolated=iface.port_isolated)
+    if iface.alias:
+        _sub(el, "alias", name=iface.alias)
+    return el
+
+
+def format_metadata(meta: DomainMeta) -> etree._Element:
+    return hostspec.domain_meta_element(meta)
+
+
+def _parse_domain(text: str | bytes, source: str) -> etree._Element:
+    parser = etree.XMLParser(remove_blank_text=True, resolve_entities=False, no_network=True)
+    try:
+        root = etree.fromstring(text.encode() if isinstance(text, str) else text, parser)
+    except etree.XMLSyntaxError as exc:
+        raise InputError(f"the domain XML is not well-formed: {exc}", path=source) from None
+    if root.tag != "domain":
+        raise InputError(f"expected a <domain> document, got <{root.tag}>", path=source)
+    return root
+
+
+def merge_into_domain(domain_xml: str | bytes, interfaces: Iterable[etree._Element],
+                      metadata: etree._Element, source: str = "<domain>") -> str:
+    """``domain_xml`` with vnet's interfaces and metadata merged in (see module doc)."""
+    root = _parse_domain(domain_xml, source)
+    devices = root.find("devices")
+    if devices is None:
+        devices = etree.SubElement(root, "devices")
+    existing = {}
+    for el in devices.findall("interface"):
+        mac = el.find("mac")
+        if mac is not None and mac.get("address"):
+            existing[str(mac.get("address")).lower()] = el
+    for new in interfaces:
+        new_mac = new.find("mac").get("address")  # type: ignore[union-attr]
+        old = existing.get(str(new_mac).lower())
+        if old is not None:
+            # keep libvirt's own PCI placement of the device, replace the rest
+            addr = old.find("address")
+            if addr is not None and new.find("address") is None:
+                new.append(addr)
+            old.getparent().replace(old, new)  # type: ignore[union-attr]
+        else:
+            after = devices.findall("interface")
+            if after:
+                after[-1].addnext(new)
+            else:
+                devices.append(new)
+    md = root.find("metadata")
+    if md is None:
+        md = etree.Element("metadata")
+        # libvirt's order: name, uuid, (genid), title, description, metadata, ...
+        anchor = None
+        for tag in ("description", "title", "genid", "uuid", "name"):
+            anchor = root.find(tag)
+            if anchor is not None:
+                break
+        if anchor is not None:
+            anchor.addnext(md)
+        else:
+            root.insert(0, md)
+    for old_meta in md.findall(hostspec.q("domain")):
+        md.remove(old_meta)
+    md.append(metadata)
+    etree.indent(root, space="  ")
+    text: str = etree.tostring(root, encoding="unicode")
+    return text + "\n"
+
+
+def read_domain_meta(domain_xml: str | bytes) -> DomainMeta | None:
+    """vnet's metadata of a domain document, or ``None`` when it has none."""
+    root = _parse_domain(domain_xml, "<domain>")
+    el = root.find(f"metadata/{hostspec.q('domain')}")
+    return None if el is None else hostspec.domain_meta_from(el)
