@@ -76,13 +76,18 @@ class ImportRefused(InputError):
     label = "cannot import"
 
 
-class ErrorList(InputError):
-    """Several input errors found in one pass, reported together."""
+class ErrorList(VnetError):
+    """Several errors found in one pass, reported together.  Its exit code and label are
+    those of its errors when they are all of one kind, else those of bad input."""
 
     def __init__(self, errors: list[VnetError]):
         self.errors = errors
         first = errors[0]
         super().__init__(first.message, path=first.path, hint=first.hint)
+        kinds = {type(e) for e in errors}
+        template = first if len(kinds) == 1 else InputError("")
+        self.exit_code = template.exit_code
+        self.label = template.label
 
     def __str__(self) -> str:
         if len(self.errors) == 1:

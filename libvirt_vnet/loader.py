@@ -10,6 +10,7 @@ or touches the host.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import functools
 import ipaddress
@@ -529,7 +530,9 @@ def load_bridge(value: Any, path: str) -> BridgeSpec:
     return spec
 
 
-def load_dhcp(value: Any, path: str, subnet: IPNet) -> Optional[DhcpDef]:
+def load_dhcp(value: Any, path: str, subnet: IPNet, gateway: IPAddr) -> Optional[DhcpDef]:
+    """``dhcp``: true, false, or settings.  Without ``range``/``ranges`` the dynamic
+    range is every address above the gateway; ``ranges: []`` means reservations only."""
     if value is False:
         return None
     if value is True:
@@ -580,17 +583,19 @@ def load_dhcp(value: Any, path: str, subnet: IPNet) -> Optional[DhcpDef]:
         b.done()
     d.used.add("bootp")
     d.done()
-    if not ranges and not hosts and value == {}:
-        ranges.append(default_range(subnet, None))
+    if not d.has("range") and not d.has("ranges"):
+        ranges.append(dataclasses.replace(default_range(subnet, gateway), lease=default_lease))
     return DhcpDef(ranges=tuple(ranges), hosts=tuple(hosts), bootp=bootp)
 
 
-def default_range(subnet: IPNet, gateway: Optional[IPAddr]) -> DhcpRange:
-    """Every host address of ``subnet`` above the gateway (libvirt's default style)."""
-    hosts_start = subnet.network_address + (1 if subnet.prefixlen < subnet.max_prefixlen - 1 else 0)
-    first = (gateway or hosts_start) + 1
+def default_range(subnet: IPNet, gateway: IPAddr) -> DhcpRange:
+    """The larger side of the subnet around the gateway (libvirt's default network uses
+    .2-.254 with gateway .1), without the network and broadcast addresses."""
+    first = subnet.network_address + 1
     last = subnet.broadcast_address - (1 if subnet.version == 4 else 0)
-    return DhcpRange(start=first, end=last)
+    if int(gateway) - int(first) > int(last) - int(gateway):
+        return DhcpRange(start=first, end=gateway - 1)
+    return DhcpRange(start=gateway + 1, end=last)
 
 
 def load_ip(d: Doc, subnet_key: str, gateway_key: str, dhcp_key: str,
@@ -615,11 +620,9 @@ def load_ip(d: Doc, subnet_key: str, gateway_key: str, dhcp_key: str,
     dhcp = None
     d.used.add(dhcp_key)
     if d.has(dhcp_key):
-        dhcp = load_dhcp(d.value[dhcp_key], d.sub(dhcp_key), subnet)
+        dhcp = load_dhcp(d.value[dhcp_key], d.sub(dhcp_key), subnet, gateway)
     elif dhcp_default:
         dhcp = DhcpDef(ranges=(default_range(subnet, gateway),))
-    if dhcp is not None and not dhcp.ranges and not dhcp.hosts and d.value.get(dhcp_key) in ({}, True):
-        dhcp = DhcpDef(ranges=(default_range(subnet, gateway),), bootp=dhcp.bootp)
     tftp = d.get("tftp", as_str) if extra else None
     local_ptr = d.get("local_ptr", as_bool) if extra else None
     iface = ipaddress.ip_interface(f"{gateway}/{subnet.prefixlen}")

@@ -34,7 +34,21 @@ class L3Driver(Driver):
     attach = ("network", "bridge")
     forward_mode: ClassVar[Optional[ForwardMode]] = None
 
+    def needs_ip(self, net: NetworkSpec) -> bool:
+        return self.forward_mode in (ForwardMode.NAT, ForwardMode.ROUTE)
+
     def check(self, net: NetworkSpec) -> None:
+        if not net.ips:
+            if self.needs_ip(net):
+                raise InputError(
+                    f"a {self.kind} network needs an address: libvirt forwards for a subnet",
+                    path=net.path, hint="add subnet: 192.168.100.0/24 (or subnet6)")
+            for key in ("dns", "domain", "routes", "dnsmasq_options"):
+                if getattr(net, key):
+                    raise InputError(
+                        f"{key} needs a subnet: without an address libvirt runs no dnsmasq "
+                        "on this network", path=f"{net.path}.{key}",
+                        hint="add subnet: ..., or drop the key")
         b = net.bridge
         if b is not None and b.dummy_tap:
             raise InputError(

@@ -49,6 +49,9 @@ class TwoTierDriver(L3Driver):
                 raise InputError("access bridges are vnet's: only name, mac, stp, delay and "
                                  "dummy_tap apply", path=f"{sw.path}.bridge")
 
+    def needs_ip(self, net: NetworkSpec) -> bool:
+        return (net.upstream or "nat") in ("nat", "route")
+
     @property
     def forward_mode(self) -> Optional[ForwardMode]:  # type: ignore[override]
         return None

@@ -1,0 +1,212 @@
+"""Every validation rule: bad input ends in one VnetError naming the place and a fix."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from libvirt_vnet import loader, names
+from libvirt_vnet.errors import ErrorList, InputError, VnetError
+
+BASE: dict[str, Any] = {
+    "name": "t",
+    "hosts": {"hv1": {"uplinks": ["eth0", "eth1"], "sriov": {"enp3s0f0": {"vfs": 4}}}},
+    "networks": {
+        "lan": {"kind": "nat", "subnet": "192.168.1.0/24"},
+        "v10": {"kind": "vlan-bridge", "uplink": "eth0", "vlan": 10},
+    },
+    "vms": {"web": {"nics": [{"network": "lan"}]}},
+}
+
+
+def doc(**changes: Any) -> dict[str, Any]:
+    """BASE with dotted-path changes applied (value None deletes the key)."""
+    d = copy.deepcopy(BASE)
+    for dotted, value in changes.items():
+        *parents, last = dotted.split("__")
+        node = d
+        for p in parents:
+            node = node[int(p)] if isinstance(node, list) else node.setdefault(p, {})
+        if value is None:
+            node.pop(last, None)
+        else:
+            node[last] = value
+    return d
+
+
+def errors_of(data: Any) -> list[VnetError]:
+    with pytest.raises(VnetError) as info:
+        loader.load(data)
+    err = info.value
+    return list(err.errors) if isinstance(err, ErrorList) else [err]
+
+
+def test_base_is_valid() -> None:
+    topo = loader.load(doc())
+    assert [n.name for n in topo.networks] == ["lan", "v10"]
+    assert topo.vms[0].host == "hv1"
+
+
+CASES = [
+    # (changes, path, message fragment, hint fragment)
+    ({"networks__lan__subnt": "10.0.0.0/24"}, "networks.lan.subnt", "unknown key", "did you mean 'subnet'"),
+    ({"networks__lan__kind": "natt"}, "networks.lan.kind", "kind must be one of", "did you mean 'nat'"),
+    ({"networks__lan__subnet": "192.168.1.7/24"}, "networks.lan.subnet", "host bits set",
+     "subnet 192.168.1.0/24 with gateway 192.168.1.7"),
+    ({"networks__lan__subnet": "192.168.1.0"}, "networks.lan.subnet", "no prefix length", "CIDR"),
+    ({"networks__lan__subnet": "300.1.1.0/24"}, "networks.lan.subnet", "not a subnet", None),
+    ({"networks__v10__vlan": 4095}, "networks.v10.vlan", "out of range 1..4094", None),
+    ({"networks__v10__vlan": 0}, "networks.v10.vlan", "out of range 1..4094", None),
+    ({"networks__v10__uplink": "eth0-with-a-long-name"}, "networks.v10.uplink", "at most 15", None),
+    ({"networks__v10__uplink": "eth 0"}, "networks.v10.uplink", "cannot contain", None),
+    ({"networks__v10__uplink": "eth/0"}, "networks.v10.uplink", "cannot contain", None),
+    ({"networks__v10__uplink": "eth2"}, "networks.v10.uplink", "not an uplink of host 'hv1'", "eth0, eth1"),
+    ({"networks__lan__dhcp": {"range": ["192.168.2.10", "192.168.2.20"]}}, "networks.lan.dhcp.range",
+     "not inside 192.168.1.0/24", None),
+    ({"networks__lan__dhcp": {"range": ["192.168.1.1", "192.168.1.20"]}}, "networks.lan.dhcp.range",
+     "covers the gateway", "start the range after"),
+    ({"networks__lan__dhcp": {"range": ["192.168.1.50", "192.168.1.20"]}}, "networks.lan.dhcp.range",
+     "after its end", None),
+    ({"networks__lan__bridge": {"mac": "51:00:00:00:00:01"}}, "networks.lan.bridge.mac", "multicast bit",
+     "locally administered unicast"),
+    ({"vms__web__nics": [{"network": "lan", "mac": "fe:54:00:00:00:01"}]}, "vms.web.nics[0].mac",
+     "reserves for host-side tap", None),
+    ({"vms__web__nics": [{"network": "lan", "mac": "53:54:00:00:00:01"}]}, "vms.web.nics[0].mac",
+     "multicast", None),
+    ({"vms__web__nics": [{"network": "lan", "mac": 5254}]}, "vms.web.nics[0].mac", "not a MAC", "quote"),
+    ({"vms__web__nics": [{"network": "lna"}]}, "vms.web.nics[0].network", "not defined", "did you mean 'lan'"),
+    ({"networks__lan__uplink": "eth9"}, "networks.lan.uplink", "not an uplink", None),
+    ({"networks__o": {"kind": "open", "subnet": "10.9.0.0/24", "uplink": "eth0"}}, "networks.o.uplink",
+     "makes no sense for a network of kind open", "open mode takes no forwarding device"),
+    ({"networks__i": {"kind": "isolated", "nat": {"ports": [1024, 2048]}}}, "networks.i.nat",
+     "makes no sense", None),
+    ({"networks__x": {"kind": "nat", "subnet": "192.168.1.128/25"}}, "networks.x.subnet", "overlaps", None),
+    ({"networks__v20": {"kind": "vlan-bridge", "uplink": "eth1", "vlan": 20, "bridge": {"name": "br10"}}},
+     "networks.v20.bridge", "bridge 'br10' is also used", "another bridge name"),
+    ({"networks__v10b": {"kind": "vlan-bridge", "uplink": "eth0", "vlan": 10, "bridge": "brx"}},
+     "networks.v10b.vlan", "VLAN 10 on eth0 is already network 'v10'", "one broadcast domain"),
+    ({"vms__db": {"nics": [{"network": "lan", "mac": "52:54:00:00:00:01"}]},
+      "vms__web__nics": [{"network": "lan", "mac": "52:54:00:00:00:01"}]},
+     "vms.db.nics[0].mac", "also used at vms.web.nics[0]", None),
+    ({"vms__web__nics": [{"network": "lan", "ip": "10.0.0.5"}]}, "vms.web.nics[0].ip", "not inside", None),
+    ({"vms__web__nics": [{"network": "lan", "ip": "192.168.1.1"}]}, "vms.web.nics[0].ip",
+     "already used at networks.lan (gateway)", None),
+    ({"vms__db": {"nics": [{"network": "lan", "ip": "192.168.1.9"}]},
+      "vms__web__nics": [{"network": "lan", "ip": "192.168.1.9"}]}, "vms.db.nics[0].ip", "already used", None),
+    ({"vms__web__host": "hv9"}, "vms.web.host", "not defined under hosts", "hv1"),
+    ({"networks__lan__host": "hv9"}, "networks.lan.host", "not defined under hosts", None),
+    ({"hosts__hv2": {}, "networks__lan__host": "hv2"}, "vms.web.host", "several hosts", None),
+    ({"hosts__hv2": {}, "networks__lan__host": "hv2", "vms__web__host": "hv1"}, "vms.web.nics[0].network",
+     "does not exist on host 'hv1'", "add hv1"),
+    ({"vms__web__nics": [{"network": "lan", "attach": "direct"}]}, "vms.web.nics[0].attach",
+     "cannot be attached as 'direct'", "network, bridge"),
+    ({"vms__web__nics": [{"network": "lan", "vlan": 5}]}, "vms.web.nics[0].vlan", "cannot carry its own VLAN",
+     None),
+    ({"vms__web__nics": [{"network": "lan", "portgroup": "gold"}]}, "vms.web.nics[0].portgroup",
+     "no portgroup 'gold'", None),
+    ({"networks__f": {"kind": "hostdev", "pf": "enp9s0"}}, "networks.f.pf", "not an SR-IOV PF", "enp3s0f0"),
+    ({"networks__f": {"kind": "hostdev", "vfs": ["0000:03:10.0", "0000:03:10.0"]}}, "networks.f.vfs",
+     "listed twice", None),
+    ({"networks__p": {"kind": "macvtap", "mode": "passthrough", "uplinks": ["eth0", "eth0"]}},
+     "networks.p.uplinks", "listed twice", None),
+    ({"networks__m": {"kind": "macvtap", "mode": "vepo", "uplink": "eth1"}}, "networks.m.mode",
+     "mode must be one of", None),
+    ({"networks__lan__dns": {"enable": False, "txt": [{"name": "a", "value": "b"}]}}, "networks.lan.dns",
+     "DNS is disabled", None),
+    ({"networks__b": {"kind": "bridge", "bridge": {"name": "br0", "mac": "52:54:00:00:00:09"}}},
+     "networks.b.bridge.mac", "cannot be set here", None),
+    ({"networks__lan__bridge": {"dummy_tap": True}}, "networks.lan.bridge.dummy_tap",
+     "for bridges vnet creates", None),
+    ({"networks__lan__bandwidth": {"inbound": {"peak": 5}}}, "networks.lan.bandwidth.inbound",
+     "needs 'average'", None),
+    ({"networks__lan__portgroups": {"a": {"default": True}, "b": {"default": True}}},
+     "networks.lan.portgroups", "more than one portgroup", None),
+    ({"networks__lan__virtualport": {"type": "802.1Qbg"}}, "networks.lan.virtualport", "makes no sense", None),
+    ({"networks__m": {"kind": "macvtap", "mode": "vepa", "uplink": "eth1",
+                      "virtualport": {"type": "802.1Qbg", "profileid": "x"}}},
+     "networks.m.virtualport.profileid", "not a parameter of 802.1Qbg", "managerid"),
+    ({"networks__lan__mtu": 20}, "networks.lan.mtu", "out of range", None),
+    ({"networks__lan__routes": [{"to": "10.1.0.0/16", "via": "10.2.0.1"}]}, "networks.lan.routes",
+     "not on any subnet", "directly reachable"),
+    ({"networks__lan__dhcp": {"lease": "10 years"}}, "networks.lan.dhcp.lease", "not a lease time", "1h"),
+    ({"networks__lan": ["kind", "nat"]}, "networks.lan", "expected a mapping", None),
+    ({"networks__lan__stp": "yes"}, "networks.lan.stp", "unknown key", None),
+    ({"networks__lan__bridge": {"stp": "yes"}}, "networks.lan.bridge.stp", "true or false", "without quotes"),
+    ({"networks__a/b": {"kind": "isolated"}}, "networks.a/b", "contains '/'", None),
+    ({"extra": 1}, "extra", "unknown key", None),
+    ({"name": "bad name!"}, "name", "not a usable topology name", None),
+    ({"networks__v10__vlan": [10, 20]}, "networks.v10.vlan", "exactly one VLAN id", None),
+    ({"networks__n6": {"kind": "nat", "subnet": "192.168.7.0/24", "nat": {"ipv6": True}}},
+     "networks.n6.nat.ipv6", "needs an IPv6 subnet", None),
+]
+
+
+@pytest.mark.parametrize(("changes", "path", "message", "hint"), CASES,
+                         ids=[c[1] + ":" + str(c[2]) for c in CASES])
+def test_rule(changes: dict[str, Any], path: str, message: str | None, hint: str | None) -> None:
+    data = doc(**changes)
+    errs = errors_of(data)
+    matching = [e for e in errs if e.path == path and message in e.message]
+    assert matching, f"no error at {path} with {message!r}; got: " + "; ".join(str(e) for e in errs)
+    if hint:
+        assert any(hint in (e.hint or "") for e in matching), [e.hint for e in matching]
+
+
+def test_vlan_device_name_length() -> None:
+    data = doc(networks__v10__uplink="enp1s0f0np0")
+    data["hosts"]["hv1"]["uplinks"].append("enp1s0f0np0")
+    loader.load(data)  # enp1s0f0np0.10 is 14 bytes: fine
+    data = doc(networks__v10__uplink="enp101s0f0np0")
+    data["hosts"]["hv1"]["uplinks"].append("enp101s0f0np0")
+    (err,) = errors_of(data)
+    assert err.path == "networks.v10.vlan_device" and "longer than 15 bytes" in err.message
+    assert "vlan_device:" in (err.hint or "")
+    data["networks"]["v10"]["vlan_device"] = "vl10"
+    topo = loader.load(data)
+    assert topo.network("v10").vlan_device == "vl10"
+
+
+def test_several_problems_are_reported_together() -> None:
+    errs = errors_of(doc(networks__lan__subnet="1.2.3.4", networks__v10__vlan=9999,
+                         vms__web__nics=[{"network": "nope"}]))
+    paths = {e.path for e in errs}
+    assert {"networks.lan.subnet", "networks.v10.vlan"} <= paths
+
+
+def test_messages_never_look_like_tracebacks() -> None:
+    errs = errors_of(doc(networks__lan__dhcp={"range": "x"}))
+    for e in errs:
+        assert "Traceback" not in str(e) and e.path
+
+
+def test_yaml_syntax_error_names_line() -> None:
+    with pytest.raises(InputError) as info:
+        loader.load_yaml_text("name: t\nnetworks:\n  lan: {kind: nat\n", "office.yaml")
+    assert info.value.path and info.value.path.startswith("office.yaml:")
+
+
+def test_dummy_tap_name_follows_libvirt() -> None:
+    assert names.dummy_tap_name("virbr0") == "virbr0-nic"
+    assert names.dummy_tap_name("br-verylongname") == "br-verylame-nic"  # libvirt: first 8 + last 3 + -nic
+    assert len(names.dummy_tap_name("x" * 15)) == 15
+
+
+def test_mac_rules() -> None:
+    assert names.mac_problem("51:12:34:56:78:9a", guest=True)
+    assert names.mac_problem("fe:54:00:00:00:01", guest=True)
+    assert names.mac_problem("fe:54:00:00:00:01", guest=False) is None
+    assert names.mac_problem("52:54:00:00:00:01", guest=True) is None
+    assert names.normalize_mac("52-54-00-AB-CD-EF") == "52:54:00:ab:cd:ef"
+
+
+def test_derived_macs_are_stable_and_unique() -> None:
+    from libvirt_vnet.assign import nic_macs
+
+    vms = {f"vm{i}": {"nics": [{"network": "lan"}] * 3} for i in range(300)}
+    a = nic_macs(loader.load(doc(vms=vms)))
+    b = nic_macs(loader.load(doc(vms=vms)))
+    assert a == b
+    assert len(set(a.values())) == len(a) == 900
+    assert all(m.startswith("52:54:00:") for m in a.values())
