@@ -98,6 +98,17 @@ def _check_nic(topo, vm_name, host, nic, net: NetworkSpec, seen_ip, seen_vf) -> 
             raise InputError(f"VF {nic.vf} is already given to {seen_vf[str(nic.vf)]}",
                              path=f"{nic.path}.vf", hint="a VF can back only one NIC")
         seen_vf[str(nic.vf)] = nic.path
+    floor = nic.bandwidth.inbound.floor if nic.bandwidth and nic.bandwidth.inbound else None
+    if floor is not None:
+        net_in = net.bandwidth.inbound if net.bandwidth else None
+        if attach != "network" or not driver.l3:
+            raise InputError("an inbound floor works only for NICs attached to a libvirt "
+                             "network with its own bridge (nat, route, open, isolated)",
+                             path=f"{nic.path}.bandwidth.inbound.floor")
+        if net_in is None or net_in.average is None:
+            raise InputError(f"a floor needs network {net.name!r} to set bandwidth.inbound.average",
+                             path=f"{nic.path}.bandwidth.inbound.floor",
+                             hint="the floors of all NICs share the network's inbound average")
     if nic.spoofchk is not None and net.kind != "hostdev":
         raise InputError("spoofchk is a setting of SR-IOV VFs", path=f"{nic.path}.spoofchk")
     if nic.vlan is not None and not driver.nic_vlan:
@@ -105,6 +116,9 @@ def _check_nic(topo, vm_name, host, nic, net: NetworkSpec, seen_ip, seen_vf) -> 
                          path=f"{nic.path}.vlan",
                          hint="VLANs per NIC work on openvswitch, hostdev, macvtap and bridge "
                          "(libvirt >= 11.0) networks; or use a vlan-bridge network per VLAN")
+    if nic.vlan is not None and net.kind == "macvtap" and net.mode != "passthrough":
+        raise InputError("libvirt applies VLAN tags to macvtap devices only in passthrough mode",
+                         path=f"{nic.path}.vlan")
     if nic.model != "virtio" and net.kind == "hostdev":
         raise InputError("a VF passed through has no emulated model", path=f"{nic.path}.model")
     for ip, key in ((nic.ip, "ip"), (nic.ip6, "ip6")):

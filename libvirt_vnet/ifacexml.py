@@ -23,7 +23,8 @@ from .templates import skeleton
 def format_interface(iface: InterfaceDef) -> etree._Element:
     el = skeleton("interface.xml")
     el.set("type", iface.type)
-    _set(el, "managed", iface.managed)
+    if iface.managed:  # libvirt writes managed only when yes
+        el.set("managed", "yes")
     _set(el, "trustGuestRxFilters", iface.trust_guest_rx_filters)
     el.find("mac").set("address", iface.mac)  # type: ignore[union-attr]
     if iface.type == "network":

@@ -321,6 +321,8 @@ def load_vlan(value: Any, path: str) -> VlanDef:
         raise InputError("several tags need trunk: true", path=d.sub("trunk"))
     if len([t for t in tags_list if t.native_mode]) > 1:
         raise InputError("only one tag can be the native VLAN", path=d.sub("tags"))
+    if len(tags_list) > 1 and trunk is None:
+        trunk = True  # several tags are a trunk; libvirt writes trunk='yes' itself
     return VlanDef(tags=tuple(tags_list), trunk=trunk)
 
 
@@ -377,7 +379,13 @@ def _uuid(value: Any, path: str) -> str:
         raise InputError(f"{text!r} is not a UUID", path=path) from None
 
 
-def load_bandwidth(value: Any, path: str) -> BandwidthDef:
+def load_nic_bandwidth(value: Any, path: str) -> BandwidthDef:
+    return load_bandwidth(value, path, floor=True)
+
+
+def load_bandwidth(value: Any, path: str, floor: bool = False) -> BandwidthDef:
+    """``bandwidth``: ``floor`` (guaranteed inbound rate) exists only on NICs of
+    libvirt networks; libvirt refuses it on networks and portgroups."""
     d = Doc(value, path, "bandwidth")
     rates: dict[str, Rate] = {}
     for direction in ("inbound", "outbound"):
@@ -387,6 +395,9 @@ def load_bandwidth(value: Any, path: str) -> BandwidthDef:
             rate = Rate(average=r.get("average", kb), peak=r.get("peak", kb),
                         burst=r.get("burst", int_in(1, 2**32 - 1, " KiB")),
                         floor=r.get("floor", kb) if direction == "inbound" else None)
+            if rate.floor is not None and not floor:
+                raise InputError("floor is a guarantee per NIC; libvirt refuses it here",
+                                 path=r.sub("floor"), hint="set bandwidth.inbound.floor on the NICs")
             r.done({"average", "peak", "burst", "floor"} if direction == "inbound"
                    else {"average", "peak", "burst"})
             if rate.average is None and rate.floor is None:
@@ -853,7 +864,7 @@ def load_nic(value: Any, path: str, index: int) -> NicSpec:
         ip=d.get("ip", as_ipv4), ip6=d.get("ip6", as_ipv6), vf=d.get("vf", as_pci),
         vlan=d.get("vlan", load_vlan), trust=d.get("trust", as_bool),
         spoofchk=d.get("spoofchk", as_bool), mtu=d.get("mtu", as_mtu),
-        bandwidth=d.get("bandwidth", load_bandwidth),
+        bandwidth=d.get("bandwidth", load_nic_bandwidth),
         port_isolated=d.get("port_isolated", as_bool),
         link=d.get("link", _choice("link", ("up", "down"))),
         virtualport=d.get("virtualport", load_virtualport),

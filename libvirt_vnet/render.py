@@ -122,7 +122,7 @@ def render_vm(topo: Topology, vm: VmSpec, target: LibvirtVersion = DEFAULT_TARGE
             features.check_interface(InterfaceDef(type="bridge", mac=mac, vlan=nic.vlan),
                                      target, f"{nic.path}.vlan")
         ifaces.append(iface)
-        metas.append(NicMeta(mac=mac, network=iface.source_network or net.name, kind=net.kind,
+        metas.append(NicMeta(mac=mac, network=net.name, kind=net.kind,
                              objects=driver.nic_objects(nic, mac, vm, net, topo)))
     meta = DomainMeta(topology=topo.name, vm=vm.name, nics=tuple(metas))
     return RenderedVm(name=vm.name, host=vm.host, interfaces=tuple(ifaces), metadata=meta,

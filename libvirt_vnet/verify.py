@@ -7,12 +7,14 @@ and libvirt's formatted XML is parsed back and compared with what vnet meant.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from lxml import etree
 
 from . import netxml, schemas, virt
 from .errors import ErrorList, LibvirtError, VnetError
+from .netdef import NetworkDef
 from .render import Rendering
 
 
@@ -22,8 +24,46 @@ class Verified:
     domains: int
 
 
-def verify(rendering: Rendering, uri: str = virt.TEST_URI) -> Verified:
-    """Raise if libvirt rejects or changes any rendered document."""
+def _canon(raw: str) -> str:
+    el = etree.fromstring(raw, etree.XMLParser(remove_blank_text=True))
+    return etree.tostring(el, method="c14n").decode()
+
+
+def _comparable(net: NetworkDef, test_driver: bool) -> NetworkDef:
+    """What must survive a define unchanged: foreign metadata compared canonically; the
+    test driver has no dnsmasq namespace handler, so it drops dnsmasq:options."""
+    return dataclasses.replace(
+        net, metadata=tuple(_canon(m) for m in net.metadata),
+        dnsmasq_options=() if test_driver else net.dnsmasq_options)
+
+
+def _interface_changes(ours: etree._Element, back: etree._Element, where: str = "interface") -> list[str]:
+    """What we wrote that libvirt's formatted element lacks or changed: every attribute
+    and child of ours must be there with the same value; libvirt may add its own
+    (target, alias, PCI address, generated IDs)."""
+    problems = []
+    for key, value in ours.attrib.items():
+        if back.get(key) != value:
+            problems.append(f"<{where} {key!s}={value!r}> became {back.get(key)!r}")
+    if (ours.text or "").strip() != (back.text or "").strip():
+        problems.append(f"the text of <{where}> changed")
+    counts: dict[str, int] = {}
+    for child in ours:
+        tag = str(child.tag)
+        index = counts.get(tag, 0)
+        counts[tag] = index + 1
+        same = back.findall(tag)
+        if index >= len(same):
+            problems.append(f"<{where}><{tag}> was dropped")
+            continue
+        problems += _interface_changes(child, same[index], f"{where}/{tag}")
+    return problems
+
+
+def verify(rendering: Rendering) -> Verified:
+    """Raise if libvirt rejects or changes any rendered document.  Always runs on
+    libvirt's in-process test driver: it never touches a real libvirt."""
+    uri = virt.TEST_URI
     errors: list[VnetError] = []
     for rn in rendering.networks:
         try:
@@ -42,8 +82,7 @@ def verify(rendering: Rendering, uri: str = virt.TEST_URI) -> Verified:
         raise ErrorList(errors)
     n_net = 0
     with virt.connect(uri) as conn:
-        if uri == virt.TEST_URI:
-            virt.clear_test_driver(conn)
+        virt.clear_test_driver(conn)
         for host in rendering.topology.hosts:
             # networks of different hosts may share names: define host by host
             defined = []
@@ -52,17 +91,29 @@ def verify(rendering: Rendering, uri: str = virt.TEST_URI) -> Verified:
                     back = virt.define_network(conn, rn.xml, f"{host.name}/{rn.name}")
                     defined.append(rn.name)
                     n_net += 1
-                    theirs = netxml.parse_network_string(back)
-                    ours = rn.definition
+                    theirs = _comparable(netxml.parse_network_string(back), True)
+                    ours = _comparable(rn.definition, True)
                     if ours != theirs:
                         errors.append(LibvirtError(
                             "libvirt changed the network while defining it",
                             path=f"{host.name}/networks/{rn.name}.xml",
                             hint=f"ours: {ours}\n  libvirt's: {theirs}"))
                 for vm, xml in domains:
-                    if vm.host == host.name:
-                        virt.define_domain(conn, xml, vm.name)
-                        virt.undefine_domain(conn, vm.name)
+                    if vm.host != host.name:
+                        continue
+                    back_dom = etree.fromstring(virt.define_domain(conn, xml, vm.name).encode())
+                    virt.undefine_domain(conn, vm.name)
+                    by_mac = {i.find("mac").get("address"): i  # type: ignore[union-attr]
+                              for i in back_dom.findall("devices/interface")}
+                    for ours_el in vm.elements:
+                        mac = ours_el.find("mac").get("address")  # type: ignore[union-attr]
+                        found = by_mac.get(mac)
+                        changes = ["the interface was dropped"] if found is None else \
+                            _interface_changes(ours_el, found)
+                        if changes:
+                            errors.append(LibvirtError(
+                                "libvirt changed the interface while defining the domain: "
+                                + "; ".join(changes), path=f"{host.name}/vms/{vm.name} ({mac})"))
             except VnetError as exc:
                 errors.append(exc)
             finally:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Optional
+from typing import Any, ClassVar, Optional, TypeVar
 
 from .. import names
 from ..errors import InputError
 from ..hostspec import HostObject, NetworkMeta, PortFlags
-from ..netdef import BridgeDef, ForwardDef, InterfaceDef, NetworkDef, VlanDef
+from ..netdef import BridgeDef, ForwardDef, InterfaceDef, NetworkDef, PortGroupDef, VlanDef
 from ..spec import LIBVIRT_PICKS, NetworkSpec, NicSpec, Topology, VmSpec
+
+T = TypeVar("T")
 
 #: keys with meaning on every kind that holds guests on a Linux bridge
 SEGMENT_KEYS = frozenset({"subnet", "gateway", "subnet6", "gateway6"})
@@ -94,6 +96,19 @@ def nic_interface(nic: NicSpec, type: str, mac: str, **source: Any) -> Interface
     )
 
 
+def effective_portgroup(nic: NicSpec, net: NetworkSpec) -> Optional[PortGroupDef]:
+    """The portgroup libvirt applies to a NIC: the one it names, else the default one."""
+    for pg in net.portgroups:
+        if pg.name == nic.portgroup or (nic.portgroup is None and pg.default):
+            return pg
+    return None
+
+
+def first_set(*values: Optional[T]) -> Optional[T]:
+    """The first value that is not ``None`` (``False`` counts as set)."""
+    return next((v for v in values if v is not None), None)
+
+
 def libvirt_bridge_name(net: NetworkSpec) -> str:
     """The bridge of a network whose bridge libvirt creates."""
     if net.bridge and net.bridge.name:
@@ -125,7 +140,8 @@ def single_vlan(vlan: Optional[VlanDef], path: str, what: str) -> Optional[int]:
 
 def bridge_network(net: NetworkSpec, topo: Topology, driver: Driver, bridge: Optional[str],
                    **extra: object) -> NetworkDef:
-    """A ``forward mode='bridge'`` network on ``bridge``."""
+    """A ``forward mode='bridge'`` network on ``bridge``.  No ``<mtu>``: libvirt allows it
+    only on networks whose bridge it creates (the MTU of vnet's bridges is host-side)."""
     from ..netdef import ForwardMode
 
     return NetworkDef(
@@ -134,7 +150,7 @@ def bridge_network(net: NetworkSpec, topo: Topology, driver: Driver, bridge: Opt
         bridge=BridgeDef(name=bridge,
                          mac_table_manager=net.bridge.mac_table_manager if net.bridge else None)
         if bridge else None,
-        mtu=net.mtu, bandwidth=net.bandwidth, portgroups=net.portgroups,
+        bandwidth=net.bandwidth, portgroups=net.portgroups,
         port_isolated=net.port_isolated, trust_guest_rx_filters=net.trust_guest_rx_filters,
         metadata=net.metadata, vnet_metadata=driver.meta(net, topo), **extra,  # type: ignore[arg-type]
     )

@@ -19,11 +19,12 @@ from .base import (
 
 class BridgeDriver(Driver):
     kind = "bridge"
-    keys = SEGMENT_KEYS | {"bridge", "vlan", "mtu", "bandwidth", "portgroups", "port_isolated",
+    keys = SEGMENT_KEYS | {"bridge", "vlan", "bandwidth", "portgroups", "port_isolated",
                            "trust_guest_rx_filters", "hairpin"}
     attach = ("network", "bridge")
     nic_vlan = True
-    hints = {"uplink": "an existing bridge already holds its uplink; to have vnet build "
+    hints = {"mtu": "libvirt sets no MTU on bridges it does not create: set it on the host bridge",
+             "uplink": "an existing bridge already holds its uplink; to have vnet build "
              "VLAN device + bridge, use kind vlan-bridge"}
 
     def check(self, net: NetworkSpec) -> None:

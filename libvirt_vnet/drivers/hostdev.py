@@ -8,7 +8,7 @@ from ..errors import InputError
 from ..hostspec import HostObject, VfConfig
 from ..netdef import ForwardDef, ForwardMode, InterfaceDef, NetworkDef
 from ..spec import NetworkSpec, NicSpec, Topology, VmSpec
-from .base import SEGMENT_KEYS, Driver, single_vlan
+from .base import SEGMENT_KEYS, Driver, effective_portgroup, first_set, single_vlan
 
 
 class HostdevDriver(Driver):
@@ -46,10 +46,10 @@ class HostdevDriver(Driver):
 
     def nic_objects(self, nic: NicSpec, mac: str, vm: VmSpec, net: NetworkSpec,
                     topo: Topology) -> tuple[HostObject, ...]:
-        pg = next((p for p in net.portgroups if p.name == nic.portgroup), None)
-        vlan = nic.vlan or (pg.vlan if pg else None) or net.vlan
-        trust = nic.trust if nic.trust is not None else (
-            pg.trust_guest_rx_filters if pg else None) or net.trust_guest_rx_filters
+        pg = effective_portgroup(nic, net)
+        vlan = first_set(nic.vlan, pg.vlan if pg else None, net.vlan)
+        trust = first_set(nic.trust, pg.trust_guest_rx_filters if pg else None,
+                          net.trust_guest_rx_filters)
         return (VfConfig(pf=net.pf, address=str(nic.vf) if nic.vf else None, mac=mac,
                          vlan=vlan.tags[0].id if vlan else None, trust=trust,
                          spoofchk=nic.spoofchk,

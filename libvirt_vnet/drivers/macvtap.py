@@ -17,7 +17,7 @@ from ..errors import InputError
 from ..hostspec import HostObject, MacvlanShim
 from ..netdef import ForwardDef, ForwardMode, InterfaceDef, NetworkDef, VirtualPortType
 from ..spec import NetworkSpec, NicSpec, Topology, VmSpec
-from .base import SEGMENT_KEYS, Driver, nic_interface
+from .base import SEGMENT_KEYS, Driver, effective_portgroup, first_set, nic_interface
 
 MODES = ("vepa", "bridge", "private", "passthrough")
 
@@ -49,6 +49,12 @@ class MacvtapDriver(Driver):
                              path=f"{net.path}.uplinks")
         if len(set(net.vfs)) != len(net.vfs):
             raise InputError("a VF is listed twice in the pool", path=f"{net.path}.vfs")
+        tagged = [net.vlan] + [pg.vlan for pg in net.portgroups]
+        if net.mode != "passthrough" and any(v is not None for v in tagged):
+            raise InputError(
+                f"libvirt applies VLAN tags to macvtap devices only in passthrough mode, not {net.mode}",
+                path=f"{net.path}.vlan",
+                hint="tag on the adjacent switch port, or use a vlan-bridge network per VLAN")
         vps = [net.virtualport] + [pg.virtualport for pg in net.portgroups]
         for vp in vps:
             if vp is not None and vp.type in (VirtualPortType.OPENVSWITCH, VirtualPortType.MIDONET):
@@ -90,7 +96,13 @@ class MacvtapDriver(Driver):
         if not pool:
             raise InputError("attach: direct needs a named uplink; this pool is a PF/VF pool",
                              path=f"{nic.path}.attach", hint="use attach: network")
+        # a direct NIC bypasses the libvirt network: carry what it would have applied
+        pg = effective_portgroup(nic, net)
         iface = nic_interface(nic, "direct", mac, source_dev=pool[0], source_mode=net.mode)
-        if iface.virtualport is None:
-            return dataclasses.replace(iface, virtualport=net.virtualport)
-        return iface
+        return dataclasses.replace(
+            iface,
+            virtualport=first_set(nic.virtualport, pg.virtualport if pg else None, net.virtualport),
+            vlan=first_set(nic.vlan, pg.vlan if pg else None, net.vlan),
+            trust_guest_rx_filters=first_set(
+                nic.trust, pg.trust_guest_rx_filters if pg else None, net.trust_guest_rx_filters),
+        )

@@ -14,11 +14,15 @@ from .base import SEGMENT_KEYS, Driver, bridge_network, nic_interface, refuse_br
 
 class OpenvswitchDriver(Driver):
     kind = "openvswitch"
-    keys = SEGMENT_KEYS | {"bridge", "vlan", "virtualport", "portgroups", "mtu", "bandwidth"}
+    keys = SEGMENT_KEYS | {"bridge", "vlan", "virtualport", "portgroups", "bandwidth"}
     attach = ("network", "bridge")
     nic_vlan = True
+    hints = {"mtu": "set the MTU on the OVS bridge (ovs-vsctl), or per NIC with nics[].mtu"}
 
     def check(self, net: NetworkSpec) -> None:
+        if net.bridge is None or not net.bridge.name:
+            raise InputError("an openvswitch network needs the OVS bridge's name",
+                             path=f"{net.path}.bridge", hint="bridge: ovsbr0 (see ovs-vsctl list-br)")
         refuse_bridge_settings(net, "Open vSwitch bridges are configured with ovs-vsctl")
         if net.bridge is not None and net.bridge.mac_table_manager:
             raise InputError("mac_table_manager applies to Linux bridges",
