@@ -150,3 +150,49 @@ def test_installed_package_finds_its_templates(tmp_path: Path, good: Path) -> No
                        text=True, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(target)}, timeout=60)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "2"
+
+
+NAT_XML = """<network>
+  <name>office-nat</name>
+  <forward mode='nat'/>
+  <bridge name='virbr5' stp='on' delay='0'/>
+  <mac address='52:54:00:5e:00:01'/>
+  <ip address='10.55.0.1' netmask='255.255.255.0'>
+    <dhcp><range start='10.55.0.100' end='10.55.0.200'/></dhcp>
+  </ip>
+</network>"""
+
+
+def test_import_file_then_render_gives_the_same_network(tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    import yaml
+    from lxml import etree
+
+    src = tmp_path / "net.xml"
+    src.write_text(NAT_XML)
+    assert main(["import", str(src), "--name", "adopted"]) == 0
+    doc = yaml.safe_load(capsys.readouterr().out)
+    assert doc["name"] == "adopted" and doc["networks"]["office-nat"]["kind"] == "nat"
+    topo_file = tmp_path / "adopted.yaml"
+    topo_file.write_text(yaml.safe_dump(doc))
+    assert main(["render", str(topo_file), "-o", str(tmp_path / "out")]) == 0
+    out = etree.fromstring((tmp_path / "out/localhost/networks/office-nat.xml").read_bytes())
+    assert out.find("mac").get("address") == "52:54:00:5e:00:01"
+    assert out.find("ip/dhcp/range").attrib == {"start": "10.55.0.100", "end": "10.55.0.200"}
+    assert out.find("bridge").get("name") == "virbr5"
+
+
+def test_import_from_a_live_connection(test_conn: object, capsys: pytest.CaptureFixture[str]) -> None:
+    test_conn.networkDefineXML(NAT_XML)  # type: ignore[attr-defined]
+    assert main(["import", "--connect", "test:///default", "office-nat"]) == 0
+    assert "virbr5" in capsys.readouterr().out
+    assert main(["import", "--connect", "test:///default", "nope"]) == 5
+    assert "network nope" in capsys.readouterr().err
+
+
+def test_import_refuses_loudly(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = tmp_path / "odd.xml"
+    src.write_text(NAT_XML.replace("<forward mode='nat'/>", "<forward mode='nat'/><frob/>"))
+    assert main(["import", str(src)]) == 2
+    err = capsys.readouterr().err
+    assert "cannot import" in err and "<frob>" in err and "/network" in err
