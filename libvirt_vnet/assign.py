@@ -8,9 +8,24 @@ The last few results are cached: the loader's checks and the renderer share them
 from __future__ import annotations
 
 from . import names
-from .spec import Topology
+from .spec import NicSpec, Topology, VmSpec
 
 _CACHE: list[tuple[Topology, dict[tuple[str, int], str]]] = []
+_BY_NET: list[tuple[Topology, dict[str, list[tuple[VmSpec, NicSpec]]]]] = []
+
+
+def nics_by_network(topo: Topology) -> dict[str, list[tuple[VmSpec, NicSpec]]]:
+    """``{network name: [(vm, nic), ...]}`` in document order (cached like MACs)."""
+    for cached, known in _BY_NET:
+        if cached is topo:
+            return known
+    result: dict[str, list[tuple[VmSpec, NicSpec]]] = {}
+    for vm in topo.vms:
+        for nic in vm.nics:
+            result.setdefault(nic.network, []).append((vm, nic))
+    _BY_NET.append((topo, result))
+    del _BY_NET[:-4]
+    return result
 
 
 def nic_macs(topo: Topology) -> dict[tuple[str, int], str]:

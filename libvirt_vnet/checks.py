@@ -12,6 +12,7 @@ import ipaddress
 from collections import defaultdict
 from typing import Union
 
+from . import names
 from .assign import nic_macs
 from .drivers import registry
 from .errors import InputError, VnetError
@@ -109,6 +110,16 @@ def _check_nic(topo, vm_name, host, nic, net: NetworkSpec, seen_ip, seen_vf) -> 
             raise InputError(f"a floor needs network {net.name!r} to set bandwidth.inbound.average",
                              path=f"{nic.path}.bandwidth.inbound.floor",
                              hint="the floors of all NICs share the network's inbound average")
+    if nic.port_isolated is not None and attach in ("direct", "hostdev"):
+        raise InputError("port isolation is a bridge-port setting; this NIC has no bridge port",
+                         path=f"{nic.path}.port_isolated",
+                         hint="use macvtap mode private to keep direct guests apart")
+    if nic.port_isolated is not None and net.kind in ("macvtap", "hostdev", "openvswitch"):
+        raise InputError(f"a NIC of a {net.kind} network has no Linux bridge port to isolate",
+                         path=f"{nic.path}.port_isolated")
+    if nic.virtualport is not None and nic.virtualport.type is None and attach != "network":
+        raise InputError("a virtualport outside a libvirt network needs its type",
+                         path=f"{nic.path}.virtualport.type")
     if nic.spoofchk is not None and net.kind != "hostdev":
         raise InputError("spoofchk is a setting of SR-IOV VFs", path=f"{nic.path}.spoofchk")
     if nic.vlan is not None and not driver.nic_vlan:
@@ -124,6 +135,11 @@ def _check_nic(topo, vm_name, host, nic, net: NetworkSpec, seen_ip, seen_vf) -> 
     for ip, key in ((nic.ip, "ip"), (nic.ip6, "ip6")):
         if ip is None:
             continue
+        if driver.l3 and names.dns_name_problem(vm_name):
+            raise InputError(
+                f"the VM name {vm_name!r} becomes its DHCP/DNS host name, and it is not a "
+                "valid one", path=f"{nic.path}.{key}",
+                hint="name the VM with letters, digits and '-', or drop the ip")
         subnets = [x for x in net.ips if x.interface.version == ip.version]
         if not subnets:
             raise InputError(f"network {net.name!r} has no IPv{ip.version} subnet for {ip}",
@@ -162,22 +178,43 @@ def _check_hosts(topo: Topology, errors: list[VnetError]) -> None:
 
 
 def _check_overlaps(topo: Topology, errors: list[VnetError]) -> None:
+    """Two CIDR blocks overlap only when one contains the other, so one sweep over the
+    blocks sorted by start address, with a stack of the blocks still open, finds every
+    network whose subnet lies inside another network's (n log n, not n²)."""
     for host in topo.hosts:
-        seen: list[tuple[IPNet, NetworkSpec]] = []
-        for net in topo.networks_on(host.name):
+        blocks: list[tuple[int, int, int, IPNet, NetworkSpec]] = []
+        for order, net in enumerate(topo.networks_on(host.name)):
             for ip in net.ips:
-                subnet = ip.interface.network
-                for other, owner in seen:
-                    if owner is not net and subnet.overlaps(other):
-                        errors.append(InputError(
-                            f"subnet {subnet} overlaps {other} of network {owner.name!r} "
-                            f"on host {host.name!r}", path=f"{net.path}.subnet",
-                            hint="networks on one host need distinct subnets, or routing "
-                            "between them is ambiguous"))
-                seen.append((subnet, net))
+                s = ip.interface.network
+                blocks.append((s.version, int(s.network_address), order, s, net))
+        # outer blocks first on equal starts; then document order
+        blocks.sort(key=lambda b: (b[0], b[1], b[3].prefixlen, b[2]))
+        stack: list[tuple[int, IPNet, NetworkSpec, int]] = []
+        for version, start, order, subnet, net in blocks:
+            while stack and (stack[-1][0] != version or int(stack[-1][1].broadcast_address) < start):
+                stack.pop()
+            outer = next((s for s in reversed(stack) if s[2] is not net), None)
+            if outer is not None:
+                # report at the network that comes later in the document
+                (_, mine, at, _), (_, theirs, other, _) = sorted(
+                    (outer, (version, subnet, net, order)), key=lambda s: -s[3])
+                errors.append(InputError(
+                    f"subnet {mine} overlaps {theirs} of network {other.name!r} on host "
+                    f"{host.name!r}", path=f"{at.path}.subnet",
+                    hint="networks on one host need distinct subnets, or routing between them "
+                    "is ambiguous"))
+            stack.append((version, subnet, net, order))
 
 
 def _check_names(topo: Topology, errors: list[VnetError]) -> None:
+    uuids: dict[str, str] = {}
+    for net in topo.networks:
+        if net.uuid:
+            if net.uuid in uuids:
+                errors.append(InputError(f"UUID {net.uuid} is also network {uuids[net.uuid]!r}'s",
+                                         path=f"{net.path}.uuid",
+                                         hint="leave uuid out to get a stable derived one"))
+            uuids[net.uuid] = net.name
     for host in topo.hosts:
         bridges: dict[str, str] = {}
         lv_names: dict[str, str] = {}

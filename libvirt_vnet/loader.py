@@ -175,12 +175,52 @@ def each(value: Any, path: str) -> Iterator[tuple[Any, str]]:
         yield item, f"{path}[{i}]"
 
 
-def as_name(value: Any, path: str) -> str:
+def _checked_by(problem_of: Callable[[str], Optional[str]]) -> Callable[[Any, str], str]:
+    """A converter: text that ``problem_of`` finds nothing wrong with."""
+
+    def conv(value: Any, path: str) -> str:
+        text = as_str(value, path)
+        problem = problem_of(text)
+        if problem:
+            raise InputError(problem, path=path)
+        return text
+
+    return conv
+
+
+as_name = _checked_by(names.network_name_problem)
+as_dns_name = _checked_by(names.dns_name_problem)
+
+
+def as_nonempty(value: Any, path: str) -> str:
     text = as_str(value, path)
-    problem = names.network_name_problem(text)
-    if problem:
-        raise InputError(problem, path=path)
+    if not text.strip():
+        raise InputError("this cannot be empty", path=path)
     return text
+
+
+def _pattern(what: str, regex: str, example: str) -> Callable[[Any, str], str]:
+    compiled = re.compile(regex)
+
+    def conv(value: Any, path: str) -> str:
+        text = as_str(value, path)
+        if not compiled.fullmatch(text):
+            raise InputError(f"{text!r} is not a valid {what}", path=path, hint=f"e.g. {example}")
+        return text
+
+    return conv
+
+
+as_zone = _pattern("firewalld zone name", r"[A-Za-z0-9_-]+", "libvirt")
+as_portgroup = _pattern("portgroup name", r"[A-Za-z0-9_.:-]+", "gold")
+# DHCPv6 client identifiers, as libvirt's schema accepts them (DUID-LLT, -EN, -LL, -UUID)
+as_duid = _pattern(
+    "DHCPv6 DUID",
+    r"0{1,2}:0?1:0{1,2}:0?[a-fA-F1-9](:[a-fA-F0-9]{1,2}){4}(:[a-fA-F0-9]{1,2}){6,8}"
+    r"|0{1,2}:0?2(:[a-fA-F0-9]{1,2}){4}(:[a-fA-F0-9]{1,2}){1,124}"
+    r"|0{1,2}:0?3:0{1,2}:0?[a-fA-F1-9](:[a-fA-F0-9]{1,2}){6,8}"
+    r"|0{1,2}:0?4(:[a-fA-F0-9]{1,2}){16}",
+    "0:3:0:1:0:16:3e:11:22:33")
 
 
 def as_ifname(value: Any, path: str) -> str:
@@ -290,8 +330,15 @@ def as_lease(value: Any, path: str) -> Lease:
     m = _LEASE_RE.match(text)
     if not m or int(m.group(1)) == 0:
         raise InputError(f"{value!r} is not a lease time", path=path,
-                         hint="write e.g. 30s, 10m, 1h or infinite")
-    return Lease(expiry=int(m.group(1)), unit=_UNITS[m.group(2)])
+                         hint="write e.g. 120s, 10m, 1h or infinite")
+    lease = Lease(expiry=int(m.group(1)), unit=_UNITS[m.group(2)])
+    seconds = lease.expiry * {"seconds": 1, "minutes": 60, "hours": 3600}[lease.unit or "minutes"]
+    if seconds < 120:
+        raise InputError(f"a lease of {text} is too short: libvirt's minimum is 2 minutes",
+                         path=path, hint="e.g. 2m, 1h or infinite")
+    if seconds > 2**32 - 1:
+        raise InputError(f"a lease of {text} is too long", path=path, hint="use infinite")
+    return lease
 
 
 # ------------------------------------------------------------------ structured parts
@@ -414,7 +461,7 @@ def load_portgroups(value: Any, path: str) -> tuple[PortGroupDef, ...]:
     for name in d.value:
         p = Doc(d.value[name], d.sub(name))
         groups.append(PortGroupDef(
-            name=as_name(name, d.sub(name)),
+            name=as_portgroup(name, d.sub(name)),
             default=p.get("default", as_bool),
             trust_guest_rx_filters=p.get("trust_guest_rx_filters", as_bool),
             vlan=p.get("vlan", load_vlan),
@@ -434,7 +481,7 @@ def load_dns(value: Any, path: str) -> DnsDef:
     for item, p in each(d.get("forwarders", lambda v, p: v, []), d.sub("forwarders")):
         if isinstance(item, Mapping):
             f = Doc(item, p)
-            fw = DnsForwarder(addr=f.get("addr", as_ip), domain=f.get("domain", as_str))
+            fw = DnsForwarder(addr=f.get("addr", as_ip), domain=f.get("domain", as_dns_name))
             f.done()
             if fw.addr is None and fw.domain is None:
                 raise InputError("a forwarder needs addr, domain or both", path=p)
@@ -444,7 +491,7 @@ def load_dns(value: Any, path: str) -> DnsDef:
     hosts = []
     for item, p in each(d.get("hosts", lambda v, p: v, []), d.sub("hosts")):
         h = Doc(item, p)
-        hnames = tuple(as_str(n, q) for n, q in each(h.need("names", lambda v, p: v), h.sub("names")))
+        hnames = tuple(as_dns_name(n, q) for n, q in each(h.need("names", lambda v, p: v), h.sub("names")))
         if not hnames:
             raise InputError("a DNS host needs at least one name", path=h.sub("names"))
         hosts.append(DnsHost(ip=h.need("ip", as_ip), hostnames=hnames))
@@ -453,9 +500,9 @@ def load_dns(value: Any, path: str) -> DnsDef:
     for item, p in each(d.get("srv", lambda v, p: v, []), d.sub("srv")):
         s = Doc(item, p)
         srvs.append(DnsSrv(
-            service=s.need("service", as_str),
+            service=s.need("service", _pattern("SRV service name", r"[A-Za-z0-9_-]+", "ldap")),
             protocol=s.need("protocol", _choice("protocol", ("tcp", "udp"))),
-            domain=s.get("domain", as_str), target=s.get("target", as_str),
+            domain=s.get("domain", as_dns_name), target=s.get("target", as_dns_name),
             port=s.get("port", int_in(0, 65535)), priority=s.get("priority", int_in(0, 65535)),
             weight=s.get("weight", int_in(0, 65535)),
         ))
@@ -463,7 +510,7 @@ def load_dns(value: Any, path: str) -> DnsDef:
     txts = []
     for item, p in each(d.get("txt", lambda v, p: v, []), d.sub("txt")):
         t = Doc(item, p)
-        txts.append(DnsTxt(name=t.need("name", as_str), value=t.need("value", as_str)))
+        txts.append(DnsTxt(name=t.need("name", as_dns_name), value=t.need("value", as_str)))
         t.done()
     dns = DnsDef(enable=d.get("enable", as_bool),
                  forward_plain_names=d.get("forward_plain_names", as_bool),
@@ -487,7 +534,7 @@ def load_routes(value: Any, path: str) -> tuple[RouteDef, ...]:
         via = r.need("via", as_ip)
         if net.version != via.version:
             raise InputError(f"route to {net} via {via} mixes IPv4 and IPv6", path=p)
-        routes.append(RouteDef(network=net, gateway=via, metric=r.get("metric", as_u32)))
+        routes.append(RouteDef(network=net, gateway=via, metric=r.get("metric", int_in(1, 2**32 - 1))))
         r.done()
     return tuple(routes)
 
@@ -534,7 +581,7 @@ def load_bridge(value: Any, path: str) -> BridgeSpec:
         delay=d.get("delay", int_in(0, 300, " seconds")),
         mac_table_manager=d.get("mac_table_manager", _choice("mac_table_manager",
                                                              ("kernel", "libvirt"))),
-        zone=d.get("zone", as_str),
+        zone=d.get("zone", as_zone),
         dummy_tap=bool(d.get("dummy_tap", as_bool, False)),
     )
     d.done()
@@ -575,10 +622,12 @@ def load_dhcp(value: Any, path: str, subnet: IPNet, gateway: IPAddr) -> Optional
     hosts = []
     for item, p in each(d.get("hosts", lambda v, p: v, []), d.sub("hosts")):
         h = Doc(item, p, "a DHCP host {mac, ip, name}")
-        host = DhcpHost(ip=h.get("ip", as_ip), mac=h.get("mac", as_host_mac),
-                        id=h.get("id", as_str), name=h.get("name", as_str),
+        host = DhcpHost(ip=h.need("ip", as_ip), mac=h.get("mac", as_host_mac),
+                        id=h.get("id", as_duid), name=h.get("name", as_dns_name),
                         lease=h.get("lease", as_lease))
         h.done()
+        if host.mac is not None and host.id is not None:
+            raise InputError("a DHCP host is matched by mac or by id, not both", path=p)
         if subnet.version == 4 and host.mac is None and host.name is None:
             raise InputError("an IPv4 DHCP host needs a mac or a name", path=p)
         if subnet.version == 6 and host.id is None and host.name is None:
@@ -590,7 +639,7 @@ def load_dhcp(value: Any, path: str, subnet: IPNet, gateway: IPAddr) -> Optional
     bootp = None
     if d.has("bootp"):
         b = Doc(d.value["bootp"], d.sub("bootp"))
-        bootp = Bootp(file=b.need("file", as_str), server=b.get("server", as_str))
+        bootp = Bootp(file=b.need("file", as_nonempty), server=b.get("server", as_dns_name))
         b.done()
     d.used.add("bootp")
     d.done()
@@ -599,14 +648,22 @@ def load_dhcp(value: Any, path: str, subnet: IPNet, gateway: IPAddr) -> Optional
     return DhcpDef(ranges=tuple(ranges), hosts=tuple(hosts), bootp=bootp)
 
 
+def same_64k_block(a: IPAddr, b: IPAddr) -> bool:
+    """libvirt refuses a DHCP range whose ends differ in more than the last 16 bits."""
+    return int(a) >> 16 == int(b) >> 16
+
+
 def default_range(subnet: IPNet, gateway: IPAddr) -> DhcpRange:
     """The larger side of the subnet around the gateway (libvirt's default network uses
-    .2-.254 with gateway .1), without the network and broadcast addresses."""
+    .2-.254 with gateway .1), without the network and broadcast addresses, and inside
+    the gateway's 64K block (libvirt's limit on a range)."""
     first = subnet.network_address + 1
     last = subnet.broadcast_address - (1 if subnet.version == 4 else 0)
+    block_first = type(gateway)(int(gateway) & ~0xFFFF)
+    block_last = type(gateway)(int(gateway) | 0xFFFF)
     if int(gateway) - int(first) > int(last) - int(gateway):
-        return DhcpRange(start=first, end=gateway - 1)
-    return DhcpRange(start=gateway + 1, end=last)
+        return DhcpRange(start=max(first, block_first), end=gateway - 1)
+    return DhcpRange(start=gateway + 1, end=min(last, block_last))
 
 
 def load_ip(d: Doc, subnet_key: str, gateway_key: str, dhcp_key: str,
@@ -634,7 +691,7 @@ def load_ip(d: Doc, subnet_key: str, gateway_key: str, dhcp_key: str,
         dhcp = load_dhcp(d.value[dhcp_key], d.sub(dhcp_key), subnet, gateway)
     elif dhcp_default:
         dhcp = DhcpDef(ranges=(default_range(subnet, gateway),))
-    tftp = d.get("tftp", as_str) if extra else None
+    tftp = d.get("tftp", as_nonempty) if extra else None
     local_ptr = d.get("local_ptr", as_bool) if extra else None
     iface = ipaddress.ip_interface(f"{gateway}/{subnet.prefixlen}")
     return IPDef(interface=iface, local_ptr=local_ptr, tftp_root=tftp, dhcp=dhcp)
@@ -683,6 +740,11 @@ def check_ips(ips: tuple[IPDef, ...], path: str) -> None:
             if int(r.start) > int(r.end):
                 raise InputError(f"DHCP range starts at {r.start}, after its end {r.end}",
                                  path=where)
+            if not same_64k_block(r.start, r.end):
+                raise InputError(
+                    f"DHCP range {r.start}-{r.end} is too large: libvirt allows ranges whose "
+                    "ends differ only in the last 16 bits (at most 65536 addresses)",
+                    path=where, hint="split it into several ranges (dhcp.ranges)")
             if int(r.start) <= int(ip.interface.ip) <= int(r.end):
                 raise InputError(
                     f"DHCP range {r.start}-{r.end} covers the gateway {ip.interface.ip}",
@@ -771,10 +833,11 @@ def load_network(name: str, value: Any, path: str, host_names: tuple[str, ...]) 
     if d.has("domain"):
         raw = d.value["domain"]
         if isinstance(raw, str):
-            domain = DomainNameDef(name=raw)
+            domain = DomainNameDef(name=as_dns_name(raw, d.sub("domain")))
         else:
             dd = Doc(raw, d.sub("domain"))
-            domain = DomainNameDef(name=dd.need("name", as_str), local_only=dd.get("local_only", as_bool))
+            domain = DomainNameDef(name=dd.need("name", as_dns_name),
+                                   local_only=dd.get("local_only", as_bool))
             dd.done()
     d.used.add("domain")
     vfs = tuple(as_pci(v, p) for v, p in each(d.get("vfs", lambda v, p: v, []), d.sub("vfs")))

@@ -13,6 +13,8 @@ import uuid as uuidlib
 from typing import Optional
 
 IFNAMSIZ = 16  # kernel: 15 bytes + NUL
+_IFNAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")  # libvirt's deviceName, less ':' '/' '\\'
+_DNS_RE = re.compile(r"^[A-Za-z0-9.-]+$")  # libvirt's dnsName
 _MAC_RE = re.compile(r"^[0-9a-fA-F]{2}([:-][0-9a-fA-F]{2}){5}$")
 _VNET_UUID_NS = uuidlib.UUID("5b0c3f7e-2d1a-4e8a-9a4f-6c1e0d9b7a21")
 QEMU_OUI = "52:54:00"
@@ -26,9 +28,17 @@ def ifname_problem(name: str) -> Optional[str]:
         return f"{name!r} is {len(name.encode())} bytes; Linux interface names are at most 15"
     if name in (".", ".."):
         return f"{name!r} is not a valid interface name"
-    for ch in name:
-        if ch == "/" or ch == ":" or ch.isspace():
-            return f"{name!r} contains {ch!r}; interface names cannot contain '/', ':' or spaces"
+    if not _IFNAME_RE.match(name):
+        bad = next(ch for ch in name if not _IFNAME_RE.match(ch))
+        return (f"{name!r} contains {bad!r}; interface names here are letters, digits, "
+                "'_', '.' and '-' (what Linux and libvirt's schema both accept)")
+    return None
+
+
+def dns_name_problem(name: str) -> Optional[str]:
+    """Why ``name`` cannot be a DNS name in libvirt's network XML."""
+    if not _DNS_RE.match(name):
+        return f"{name!r} is not a DNS name: use letters, digits, '.' and '-'"
     return None
 
 

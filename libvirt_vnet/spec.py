@@ -10,6 +10,7 @@ Every object keeps ``path``, its place in the topology document, for error messa
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from dataclasses import dataclass
 from typing import Optional
@@ -173,8 +174,12 @@ class Topology:
     def host(self, name: str) -> HostSpec:
         return next(h for h in self.hosts if h.name == name)
 
+    @functools.cached_property
+    def _networks_by_name(self) -> dict[str, NetworkSpec]:
+        return {n.name: n for n in self.networks}
+
     def network(self, name: str) -> NetworkSpec:
-        return next(n for n in self.networks if n.name == name)
+        return self._networks_by_name[name]
 
     def networks_on(self, host: str) -> tuple[NetworkSpec, ...]:
         return tuple(n for n in self.networks if n.on_host(host))

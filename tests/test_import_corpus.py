@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,7 @@ import pytest
 from conftest import corpus_dir, require
 from lxml import etree
 
-from libvirt_vnet import importer, loader
+from libvirt_vnet import importer, loader, virt
 from libvirt_vnet.errors import InputError, VnetError
 from libvirt_vnet.render import render
 
@@ -106,20 +105,9 @@ def _render(topo: Any, name: str) -> str:
 
 @pytest.fixture(scope="module")
 def conn() -> Iterator[Any]:
-    try:
-        import libvirt
-    except ImportError:
-        if os.environ.get("VNET_REQUIRE_ALL") == "1":
-            pytest.fail("libvirt-python is not installed (VNET_REQUIRE_ALL=1)")
-        pytest.skip("libvirt-python is not installed")
-    c = libvirt.open("test:///default")
-    libvirt.registerErrorHandler(lambda *_: None, None)  # errors become exceptions only
-    for net in c.listAllNetworks():  # the built-in 'default' network clashes with names
-        if net.isActive():
-            net.destroy()
-        net.undefine()
-    yield c
-    c.close()
+    with virt.connect(virt.TEST_URI) as c:  # built-in 'default' would clash with names
+        virt.clear_test_driver(c)
+        yield c
 
 
 def _xmldesc(conn: Any, xml: str) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 from typing import ClassVar, Optional
 
-from ..assign import nic_macs
+from ..assign import nic_macs, nics_by_network
 from ..errors import InputError
 from ..netdef import (
     BridgeDef,
@@ -35,7 +35,7 @@ class L3Driver(Driver):
     forward_mode: ClassVar[Optional[ForwardMode]] = None
 
     def needs_ip(self, net: NetworkSpec) -> bool:
-        return self.forward_mode in (ForwardMode.NAT, ForwardMode.ROUTE)
+        return self.forward_mode in (ForwardMode.NAT, ForwardMode.ROUTE, ForwardMode.OPEN)
 
     def check(self, net: NetworkSpec) -> None:
         if not net.ips:
@@ -83,10 +83,7 @@ class L3Driver(Driver):
         macs = nic_macs(topo)
         v4: list[DhcpHost] = []
         v6: list[DhcpHost] = []
-        for vm in topo.vms:
-            for nic in vm.nics:
-                if nic.network != net.name:
-                    continue
+        for vm, nic in nics_by_network(topo).get(net.name, ()):
                 if nic.ip is not None:
                     v4.append(DhcpHost(ip=nic.ip, mac=macs[(vm.name, nic.index)], name=vm.name))
                 if nic.ip6 is not None:

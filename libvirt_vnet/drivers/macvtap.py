@@ -55,6 +55,10 @@ class MacvtapDriver(Driver):
                 f"libvirt applies VLAN tags to macvtap devices only in passthrough mode, not {net.mode}",
                 path=f"{net.path}.vlan",
                 hint="tag on the adjacent switch port, or use a vlan-bridge network per VLAN")
+        if net.virtualport is not None and net.virtualport.type is None:
+            raise InputError("a network's virtualport needs its type",
+                             path=f"{net.path}.virtualport.type",
+                             hint="802.1Qbg for a VEPA edge, 802.1Qbh for a port profile")
         vps = [net.virtualport] + [pg.virtualport for pg in net.portgroups]
         for vp in vps:
             if vp is not None and vp.type in (VirtualPortType.OPENVSWITCH, VirtualPortType.MIDONET):

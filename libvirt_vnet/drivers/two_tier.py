@@ -50,7 +50,7 @@ class TwoTierDriver(L3Driver):
                                  "dummy_tap apply", path=f"{sw.path}.bridge")
 
     def needs_ip(self, net: NetworkSpec) -> bool:
-        return (net.upstream or "nat") in ("nat", "route")
+        return (net.upstream or "nat") in ("nat", "route", "open")
 
     @property
     def forward_mode(self) -> Optional[ForwardMode]:  # type: ignore[override]
