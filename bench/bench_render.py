@@ -37,7 +37,7 @@ from lxml import etree
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
 
 from libvirt_vnet.loader import load
-from libvirt_vnet.render import render
+from libvirt_vnet.rendering import render
 
 SCHEMAS = Path("/usr/share/libvirt/schemas")
 KINDS = ("nat", "route", "isolated", "vlan-bridge", "macvtap", "bridge")

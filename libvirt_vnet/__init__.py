@@ -18,7 +18,7 @@ Every problem raises :class:`VnetError` (``.path`` says where, ``.hint`` how to 
 from .errors import ConflictError, InputError, LibvirtError, UnsupportedError, VnetError
 from .features import LibvirtVersion
 from .loader import load, load_file, load_yaml_text
-from .render import Rendering, render, render_vm
+from .rendering import Rendering, render, render_vm
 
 __all__ = [
     "ConflictError",

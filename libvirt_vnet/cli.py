@@ -74,7 +74,7 @@ def _load(path: str) -> Any:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from .render import render
+    from .rendering import render
 
     for path in args.topology:
         topo = _load(path)
@@ -107,7 +107,7 @@ def write_rendering(rendering: Any, out: Path) -> list[Path]:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from .render import render
+    from .rendering import render
 
     topo = _load(args.topology)
     rendering = render(topo, _target(args))
@@ -127,7 +127,7 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from .render import render
+    from .rendering import render
     from .verify import verify
 
     for path in args.topology:
@@ -177,7 +177,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_interfaces(args: argparse.Namespace) -> int:
-    from .render import render_vm
+    from .rendering import render_vm
 
     topo = _load(args.topology)
     vm = next((v for v in topo.vms if v.name == args.vm), None)

@@ -15,7 +15,7 @@ from lxml import etree
 from . import netxml, schemas, virt
 from .errors import ErrorList, LibvirtError, VnetError
 from .netdef import NetworkDef
-from .render import Rendering
+from .rendering import Rendering
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from libvirt_vnet import cli, loader
-from libvirt_vnet.render import render
+from libvirt_vnet.rendering import render
 from libvirt_vnet.verify import verify
 
 REPO = Path(__file__).resolve().parent.parent

@@ -36,7 +36,7 @@ from libvirt_vnet import cli, loader, virt
 from libvirt_vnet.drivers import registry
 from libvirt_vnet.errors import VnetError
 from libvirt_vnet.features import DEFAULT_TARGET, LibvirtVersion
-from libvirt_vnet.render import Rendering, render
+from libvirt_vnet.rendering import Rendering, render
 from libvirt_vnet.verify import verify
 
 REPO = Path(__file__).resolve().parent.parent

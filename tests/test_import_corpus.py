@@ -33,7 +33,7 @@ from lxml import etree
 
 from libvirt_vnet import importer, loader, virt
 from libvirt_vnet.errors import InputError, VnetError
-from libvirt_vnet.render import render
+from libvirt_vnet.rendering import render
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = corpus_dir()

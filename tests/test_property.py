@@ -33,7 +33,7 @@ from hypothesis import strategies as st
 from libvirt_vnet import loader, virt
 from libvirt_vnet.drivers import registry
 from libvirt_vnet.errors import ErrorList, InputError, VnetError
-from libvirt_vnet.render import render
+from libvirt_vnet.rendering import render
 
 # ------------------------------------------------------------------ libvirt side
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from lxml import etree
 
-from libvirt_vnet import hostspec, ifacexml, loader, netxml, render, virt
+from libvirt_vnet import hostspec, ifacexml, loader, netxml, rendering, virt
 from libvirt_vnet.errors import ErrorList, UnsupportedError, VnetError
 from libvirt_vnet.features import DEFAULT_TARGET, LibvirtVersion
 from libvirt_vnet.verify import verify
@@ -30,8 +30,8 @@ OFFICE: dict[str, Any] = {
 }
 
 
-def rendered(data: dict[str, Any] = OFFICE, target: LibvirtVersion = DEFAULT_TARGET) -> render.Rendering:
-    return render.render(loader.load(data), target)
+def rendered(data: dict[str, Any] = OFFICE, target: LibvirtVersion = DEFAULT_TARGET) -> rendering.Rendering:
+    return rendering.render(loader.load(data), target)
 
 
 def with_network(name: str, spec: dict[str, Any]) -> dict[str, Any]:
