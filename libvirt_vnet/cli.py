@@ -46,6 +46,11 @@ KIND_HELP = {
 }
 
 
+def _n(count: int, noun: str) -> str:
+    """``1 network``, ``2 networks``."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
@@ -80,8 +85,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
         topo = _load(path)
         rendering = render(topo, _target(args))
         nics = sum(len(vm.nics) for vm in topo.vms)
-        print(f"{path}: ok — topology {topo.name!r}: {len(rendering.networks)} libvirt "
-              f"networks, {len(topo.vms)} VMs, {nics} NICs on {len(topo.hosts)} host(s); "
+        print(f"{path}: ok — topology {topo.name!r}: {_n(len(rendering.networks), 'libvirt network')}, "
+              f"{_n(len(topo.vms), 'VM')}, {_n(nics, 'NIC')} on {_n(len(topo.hosts), 'host')}; "
               f"target libvirt {rendering.target}")
     return 0
 
@@ -136,8 +141,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         if args.output:
             write_rendering(rendering, Path(args.output) / topo.name)
         result = verify(rendering)
-        print(f"{path}: ok — {result.networks} networks and {result.domains} domains valid "
-              f"against libvirt's RelaxNG schemas and accepted by libvirt's parser "
+        print(f"{path}: ok — {_n(result.networks, 'network')} and {_n(result.domains, 'domain')} "
+              f"valid against libvirt's RelaxNG schemas and accepted by libvirt's parser "
               f"(test:///default), target libvirt {rendering.target}")
     return 0
 
