@@ -15,13 +15,14 @@ The Python API for provisioning scripts::
 Every problem raises :class:`VnetError` (``.path`` says where, ``.hint`` how to fix).
 """
 
-from .errors import ConflictError, InputError, LibvirtError, UnsupportedError, VnetError
+from .errors import ConflictError, ErrorList, InputError, LibvirtError, UnsupportedError, VnetError
 from .features import LibvirtVersion
 from .loader import load, load_file, load_yaml_text
 from .rendering import Rendering, render, render_vm
 
 __all__ = [
     "ConflictError",
+    "ErrorList",
     "InputError",
     "LibvirtError",
     "LibvirtVersion",

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
-from collections import defaultdict
-from typing import Union
+from typing import Optional, Union
 
 from . import names
-from .assign import nic_macs
+from .assign import nic_macs, nics_by_network
 from .drivers import registry
 from .errors import InputError, VnetError
-from .spec import NetworkSpec, Topology
+from .spec import HostSpec, NetworkSpec, Topology
 
 IPNet = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
 
@@ -27,6 +26,7 @@ def check_topology(topo: Topology) -> list[VnetError]:
     _check_hosts(topo, errors)
     _check_overlaps(topo, errors)
     _check_names(topo, errors)
+    _check_pools(topo, errors)
     macs = nic_macs(topo)
     seen_mac: dict[str, str] = {}
     seen_vf: dict[str, str] = {}
@@ -132,10 +132,21 @@ def _check_nic(topo, vm_name, host, nic, net: NetworkSpec, seen_ip, seen_vf) -> 
                          path=f"{nic.path}.vlan")
     if nic.model != "virtio" and net.kind == "hostdev":
         raise InputError("a VF passed through has no emulated model", path=f"{nic.path}.model")
+    if net.kind == "hostdev":
+        for key in ("mtu", "bandwidth", "virtualport"):
+            if getattr(nic, key) is not None:
+                raise InputError(f"a VF passed through to the guest takes no {key}: the host "
+                                 "never sees its traffic", path=f"{nic.path}.{key}")
     for ip, key in ((nic.ip, "ip"), (nic.ip6, "ip6")):
         if ip is None:
             continue
-        if driver.l3 and names.dns_name_problem(vm_name):
+        if not driver.l3:
+            raise InputError(
+                f"vnet reserves addresses only where libvirt runs DHCP; a {net.kind} network's "
+                "addresses come from the real network's DHCP server or the guest",
+                path=f"{nic.path}.{key}",
+                hint="configure the address on that DHCP server or in the guest, and drop it here")
+        if names.dns_name_problem(vm_name):
             raise InputError(
                 f"the VM name {vm_name!r} becomes its DHCP/DNS host name, and it is not a "
                 "valid one", path=f"{nic.path}.{key}",
@@ -144,22 +155,69 @@ def _check_nic(topo, vm_name, host, nic, net: NetworkSpec, seen_ip, seen_vf) -> 
         if not subnets:
             raise InputError(f"network {net.name!r} has no IPv{ip.version} subnet for {ip}",
                              path=f"{nic.path}.{key}")
-        if not any(ip in x.interface.network for x in subnets):
+        home = next((x for x in subnets if ip in x.interface.network), None)
+        if home is None:
             nets = ", ".join(str(x.interface.network) for x in subnets)
             raise InputError(f"{ip} is not inside {nets}", path=f"{nic.path}.{key}")
-        if driver.l3 and not any(x.dhcp for x in subnets):
+        block = home.interface.network
+        if ip == block.network_address or (ip.version == 4 and block.prefixlen < 31
+                                           and ip == block.broadcast_address):
+            raise InputError(f"{ip} is the {'network' if ip == block.network_address else 'broadcast'} "
+                             f"address of {block}, not a host address", path=f"{nic.path}.{key}")
+        if home.dhcp is None:
             raise InputError(
-                f"{ip} can only be handed out by DHCP, which is off on {net.name!r}",
-                path=f"{nic.path}.{key}", hint="enable dhcp on the network, or drop the ip")
+                f"{ip} can only be handed out by DHCP, which is off on {block} of {net.name!r}",
+                path=f"{nic.path}.{key}", hint="enable dhcp on that subnet, or drop the ip")
         other = seen_ip.get((net.name, str(ip)))
         if other:
             raise InputError(f"{ip} is already used at {other}", path=f"{nic.path}.{key}")
         seen_ip[(net.name, str(ip))] = nic.path
 
 
+def _pool_size(net: NetworkSpec, host: HostSpec) -> Optional[int]:
+    """How many guests a pool that gives each guest a whole device can take, if known."""
+    if net.kind == "hostdev" and net.vfs:
+        return len(net.vfs)
+    if net.kind == "macvtap" and net.mode == "passthrough" and not net.pf:
+        return len(net.uplinks) or 1
+    if net.kind in ("hostdev", "macvtap") and net.pf:
+        declared = {p.name: p.vfs for p in host.sriov}
+        if net.pf in declared and (net.kind == "hostdev" or net.mode == "passthrough"):
+            return declared[net.pf]
+    return None
+
+
+def _check_pools(topo: Topology, errors: list[VnetError]) -> None:
+    by_net = nics_by_network(topo)
+    for net in topo.networks:
+        for host in topo.hosts:
+            if not net.on_host(host.name):
+                continue
+            nics = [nic for vm, nic in by_net.get(net.name, ()) if vm.host == host.name]
+            size = _pool_size(net, host)
+            if size is not None and len(nics) > size:
+                errors.append(InputError(
+                    f"network {net.name!r} gives each guest a whole device, but host "
+                    f"{host.name!r} has {len(nics)} NICs on it and the pool has {size}",
+                    path=nics[size].path, hint="add devices to the pool, or move NICs elsewhere"))
+            if net.kind == "macvtap" and net.mode == "passthrough":
+                ways = {nic.attach or "network" for nic in nics}
+                if len(ways) > 1:
+                    errors.append(InputError(
+                        "in passthrough mode libvirt hands pool devices to network NICs without "
+                        "knowing about direct ones: attach all NICs of this pool the same way",
+                        path=next(n.path for n in nics if (n.attach or "network") == "direct"),
+                        hint="attach: network everywhere lets libvirt pick free devices"))
+
+
 def _check_hosts(topo: Topology, errors: list[VnetError]) -> None:
     for net in topo.networks:
         on = [h for h in topo.hosts if net.on_host(h.name)]
+        if net.shim is not None and net.shim.address is not None and len(on) > 1:
+            errors.append(InputError(
+                f"a shim address belongs to one host; network {net.name!r} is on "
+                f"{', '.join(h.name for h in on)}", path=f"{net.path}.shim.address",
+                hint="pin the network to one host (host: hv1), or leave the address out"))
         wanted = [u for u in (net.uplink, *net.uplinks) if u]
         for host in on:
             if host.uplinks:
@@ -211,18 +269,26 @@ def _check_names(topo: Topology, errors: list[VnetError]) -> None:
     for net in topo.networks:
         if net.uuid:
             if net.uuid in uuids:
-                errors.append(InputError(f"UUID {net.uuid} is also network {uuids[net.uuid]!r}'s",
-                                         path=f"{net.path}.uuid",
+                errors.append(InputError(f"UUID {net.uuid} is also the UUID of network "
+                                         f"{uuids[net.uuid]!r}", path=f"{net.path}.uuid",
                                          hint="leave uuid out to get a stable derived one"))
             uuids[net.uuid] = net.name
     for host in topo.hosts:
         bridges: dict[str, str] = {}
         lv_names: dict[str, str] = {}
         vlans: dict[tuple[str, int], str] = {}
-        host_devs: dict[str, str] = defaultdict(str)
+        # bridges that exist already (the admin's, Open vSwitch's): several networks may
+        # share one, but neither vnet nor libvirt may create a bridge of that name
+        foreign = {net.bridge.name: net.name for net in topo.networks_on(host.name)
+                   if net.kind in ("bridge", "openvswitch") and net.bridge and net.bridge.name}
         for net in topo.networks_on(host.name):
             driver = registry.driver_for(net.kind)
             for br in driver.bridge_names(net):
+                if br in foreign:
+                    errors.append(InputError(
+                        f"bridge {br!r} would be created for this network, but it is the "
+                        f"existing bridge of network {foreign[br]!r}", path=f"{net.path}.bridge",
+                        hint="give this network another bridge name (bridge: {name: ...})"))
                 if br in bridges:
                     errors.append(InputError(
                         f"bridge {br!r} is also used by network {bridges[br]!r} on host "
@@ -244,4 +310,3 @@ def _check_names(topo: Topology, errors: list[VnetError]) -> None:
                         hint="one VLAN is one broadcast domain: attach both sets of guests "
                         "to one network"))
                 vlans[key] = net.name
-        del host_devs

@@ -195,7 +195,7 @@ def cmd_interfaces(args: argparse.Namespace) -> int:
             text = Path(args.merge).read_bytes()
         except OSError as exc:
             raise InputError(f"cannot read: {exc.strerror}", path=args.merge) from None
-        sys.stdout.write(rendered.merge_into(text, args.merge))
+        sys.stdout.write(rendered.merge_into(text, args.merge, force=args.force))
     else:
         sys.stdout.write("".join(rendered.interface_xml()))
         sys.stdout.write(rendered.metadata_xml())
@@ -288,7 +288,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("topology")
     s.add_argument("vm")
     s.add_argument("--merge", metavar="DOMAIN.xml", help="domain XML to merge into "
-                   "(e.g. from virsh dumpxml --inactive)")
+                   "(e.g. from virsh dumpxml --inactive VM)")
+    s.add_argument("--force", action="store_true",
+                   help="merge even into a domain whose name is not the VM's")
     _add_target(s)
     s.set_defaults(func=cmd_interfaces)
 

@@ -77,17 +77,27 @@ class ImportRefused(InputError):
 
 
 class ErrorList(VnetError):
-    """Several errors found in one pass, reported together.  Its exit code and label are
-    those of its errors when they are all of one kind, else those of bad input."""
+    """Several errors found in one pass, reported together (``.errors``).
+
+    Build it with :func:`ErrorList.of`: when all errors share a family, the list is also
+    an instance of that family (``except InputError`` catches a list of input errors)
+    and takes its exit code and label; mixed lists count as bad input.
+    """
 
     def __init__(self, errors: list[VnetError]):
-        self.errors = errors
-        first = errors[0]
+        self.errors = list(errors)
+        first = self.errors[0]
         super().__init__(first.message, path=first.path, hint=first.hint)
-        kinds = {type(e) for e in errors}
-        template = first if len(kinds) == 1 else InputError("")
-        self.exit_code = template.exit_code
-        self.label = template.label
+
+    @staticmethod
+    def of(errors: list[VnetError]) -> ErrorList:
+        flat: list[VnetError] = []
+        for err in errors:
+            flat.extend(err.errors if isinstance(err, ErrorList) else [err])
+        for family, cls in _FAMILY_LISTS:
+            if all(isinstance(e, family) for e in flat):
+                return cls(flat)
+        return _InputErrorList(flat)
 
     def __str__(self) -> str:
         if len(self.errors) == 1:
@@ -96,3 +106,27 @@ class ErrorList(VnetError):
         for err in self.errors:
             lines.append("- " + str(err).replace("\n", "\n  "))
         return "\n".join(lines)
+
+
+class _InputErrorList(ErrorList, InputError):
+    pass
+
+
+class _UnsupportedErrorList(ErrorList, UnsupportedError):
+    pass
+
+
+class _ConflictErrorList(ErrorList, ConflictError):
+    pass
+
+
+class _LibvirtErrorList(ErrorList, LibvirtError):
+    pass
+
+
+_FAMILY_LISTS: tuple[tuple[type[VnetError], type[ErrorList]], ...] = (
+    (InputError, _InputErrorList),
+    (UnsupportedError, _UnsupportedErrorList),
+    (ConflictError, _ConflictErrorList),
+    (LibvirtError, _LibvirtErrorList),
+)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from .errors import UnsupportedError
+from .errors import ErrorList, UnsupportedError
 from .netdef import ForwardMode, InterfaceDef, NetworkDef
 
 
@@ -90,21 +90,23 @@ INTERFACE_FEATURES: tuple[tuple[str, LibvirtVersion, Callable[[InterfaceDef], bo
 )
 
 
+def _refuse(what: str, feature: str, since: LibvirtVersion, target: LibvirtVersion,
+            path: str) -> UnsupportedError:
+    return UnsupportedError(
+        f"{what} uses {feature}, which needs libvirt >= {since}; the target is libvirt {target}",
+        path=path, hint="remove it, or render for a newer libvirt with --libvirt-version")
+
+
 def check_network(net: NetworkDef, target: LibvirtVersion, path: str) -> None:
-    for feat in NETWORK_FEATURES:
-        if target < feat.since and feat.used(net):
-            raise UnsupportedError(
-                f"network {net.name!r} uses {feat.name}, which needs libvirt >= {feat.since}; "
-                f"the target is libvirt {target}",
-                path=path,
-                hint="remove it, or render for a newer libvirt with --libvirt-version",
-            )
+    """Refuse (all at once) the features of ``net`` newer than ``target``."""
+    found = [_refuse(f"network {net.name!r}", f.name, f.since, target, path)
+             for f in NETWORK_FEATURES if target < f.since and f.used(net)]
+    if found:
+        raise ErrorList.of(list(found))
 
 
 def check_interface(iface: InterfaceDef, target: LibvirtVersion, path: str) -> None:
-    for name, since, used in INTERFACE_FEATURES:
-        if target < since and used(iface):
-            raise UnsupportedError(
-                f"this NIC uses {name}, which needs libvirt >= {since}; the target is "
-                f"libvirt {target}", path=path,
-                hint="remove it, or render for a newer libvirt with --libvirt-version")
+    found = [_refuse("this NIC", name, since, target, path)
+             for name, since, used in INTERFACE_FEATURES if target < since and used(iface)]
+    if found:
+        raise ErrorList.of(list(found))

@@ -73,10 +73,23 @@ def _parse_domain(text: str | bytes, source: str) -> etree._Element:
     return root
 
 
+#: children of <interface> that vnet decides; everything else in a replaced interface
+#: (filterref, boot order, driver queues, rom, target, alias, address, ...) is the user's
+#: or libvirt's and is kept
+OWNED_CHILDREN = frozenset({"mac", "source", "vlan", "virtualport", "bandwidth", "model",
+                            "mtu", "link", "port"})
+
+
 def merge_into_domain(domain_xml: str | bytes, interfaces: Iterable[etree._Element],
-                      metadata: etree._Element, source: str = "<domain>") -> str:
-    """``domain_xml`` with vnet's interfaces and metadata merged in (see module doc)."""
+                      metadata: etree._Element, source: str = "<domain>",
+                      expect_name: str | None = None) -> str:
+    """``domain_xml`` with vnet's interfaces and metadata merged in (see module doc).
+    With ``expect_name``, a domain of another name is refused."""
     root = _parse_domain(domain_xml, source)
+    name = root.findtext("name")
+    if expect_name is not None and name != expect_name:
+        raise InputError(f"this is domain {name!r}, not the topology's VM {expect_name!r}",
+                         path=source, hint="merge the VM's own domain XML (or force it)")
     devices = root.find("devices")
     if devices is None:
         devices = etree.SubElement(root, "devices")
@@ -89,10 +102,13 @@ def merge_into_domain(domain_xml: str | bytes, interfaces: Iterable[etree._Eleme
         new_mac = new.find("mac").get("address")  # type: ignore[union-attr]
         old = existing.get(str(new_mac).lower())
         if old is not None:
-            # keep libvirt's own PCI placement of the device, replace the rest
-            addr = old.find("address")
-            if addr is not None and new.find("address") is None:
-                new.append(addr)
+            # vnet's parts are replaced; the rest of the NIC (its PCI address, boot order,
+            # nwfilter, driver tuning, ...) is kept as it was
+            mine = {child.tag for child in new}
+            for child in list(old):
+                if isinstance(child.tag, str) and child.tag not in OWNED_CHILDREN \
+                        and child.tag not in mine:
+                    new.append(child)
             old.getparent().replace(old, new)  # type: ignore[union-attr]
         else:
             after = devices.findall("interface")

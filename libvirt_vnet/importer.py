@@ -219,7 +219,7 @@ def _vlan_bridge_from_meta(net: NetworkDef) -> Optional[dict[str, Any]]:
     fwd = net.forward
     if fwd is None or fwd.mode is not ForwardMode.BRIDGE or fwd.dev or fwd.interfaces \
             or fwd.pf or fwd.addresses or fwd.nat or fwd.managed is not None \
-            or fwd.driver_model or net.bridge is None or not net.bridge.name \
+            or fwd.driver_model or fwd.driver_name or net.bridge is None or not net.bridge.name \
             or net.vlan is not None or net.virtualport is not None:
         return None
     if net.bridge.stp is not None or net.bridge.delay is not None or net.bridge.zone \
@@ -316,7 +316,7 @@ def network_to_entry(net: NetworkDef) -> tuple[str, dict[str, Any]]:
                     f"<forward dev>, not <interface> {', '.join(fwd.interfaces)}",
                     path=f"{fpath}/interface", hint=_HINT)
             l3_extra: tuple[tuple[str, object], ...] = (
-                ("pf", fwd.pf), ("address", fwd.addresses), ("driver", fwd.driver_model))
+                ("pf", fwd.pf), ("address", fwd.addresses), ("driver", fwd.driver_model or fwd.driver_name))
             for what, value in l3_extra:
                 if value:
                     raise ImportRefused(f"<{what}> is not allowed in forward mode "
@@ -360,6 +360,8 @@ def network_to_entry(net: NetworkDef) -> tuple[str, dict[str, Any]]:
             put("managed", bool(fwd.managed), f"{fpath}/@managed")
             if fwd.driver_model:
                 put("driver_model", fwd.driver_model, f"{fpath}/driver/@model")
+            if fwd.driver_name:
+                put("driver_name", fwd.driver_name, f"{fpath}/driver/@name")
         elif kind == "macvtap":
             if fwd.nat is not None:
                 raise ImportRefused("<nat> is only for forward mode nat", path=f"{fpath}/nat")
@@ -367,8 +369,8 @@ def network_to_entry(net: NetworkDef) -> tuple[str, dict[str, Any]]:
                 raise ImportRefused(
                     f"managed applies to hostdev pools; libvirt ignores it in forward mode "
                     f"{fwd.mode.value}", path=f"{fpath}/@managed", hint=_HINT)
-            if fwd.driver_model:
-                raise ImportRefused(f"<driver model> applies to hostdev pools, not forward "
+            if fwd.driver_model or fwd.driver_name:
+                raise ImportRefused(f"<driver> applies to hostdev pools, not forward "
                                     f"mode {fwd.mode.value}", path=f"{fpath}/driver")
             put("mode", _MACVTAP_MODES.get(fwd.mode, "bridge"), f"{fpath}/@mode")
             pool = list(fwd.interfaces)
@@ -391,7 +393,7 @@ def network_to_entry(net: NetworkDef) -> tuple[str, dict[str, Any]]:
         elif kind in ("bridge", "openvswitch", "vlan-bridge"):
             bridge_extra: tuple[tuple[str, object], ...] = (
                 ("dev", fwd.dev), ("interface", fwd.interfaces), ("pf", fwd.pf),
-                ("address", fwd.addresses), ("nat", fwd.nat), ("driver", fwd.driver_model),
+                ("address", fwd.addresses), ("nat", fwd.nat), ("driver", fwd.driver_model or fwd.driver_name),
                 ("managed", fwd.managed))
             for what, value in bridge_extra:
                 if value is not None and value != ():

@@ -100,14 +100,18 @@ class Doc:
     def need(self, key: str, conv: Callable[[Any, str], T], hint: Optional[str] = None) -> T:
         self.used.add(key)
         if key not in self.value or self.value[key] is None:
+            typo = difflib.get_close_matches(key, [k for k in self.value if k != key], n=1, cutoff=0.75)
+            if typo:
+                hint = f"{typo[0]!r} is given: a typo for {key!r}?"
             raise InputError(f"{key!r} is required here", path=self.path or None, hint=hint)
         return conv(self.value[key], self.sub(key))
 
     def done(self, allowed: Optional[set[str]] = None) -> None:
+        """Refuse every key not consumed (or not in ``allowed``), all at once."""
         known = allowed if allowed is not None else self.used
-        for key in self.value:
-            if key not in known:
-                raise unknown_key(key, known, self.path)
+        unknown = [unknown_key(key, known, self.path) for key in self.value if key not in known]
+        if unknown:
+            raise ErrorList.of(list(unknown))
 
 
 def unknown_key(key: str, known: set[str], path: str) -> InputError:
@@ -778,16 +782,20 @@ def load_network(name: str, value: Any, path: str, host_names: tuple[str, ...]) 
                   hint=f"one of: {', '.join(kinds)}")
     driver = registry.driver_for(kind)
     allowed = COMMON_KEYS | set(driver.keys)
+    misplaced: list[VnetError] = []
     for key in d.value:
         if key not in allowed:
             takers = [k for k in kinds if key in registry.driver_for(k).keys]
             if takers:
-                raise InputError(
+                misplaced.append(InputError(
                     f"{key!r} makes no sense for a network of kind {kind}",
                     path=d.sub(key),
                     hint=f"{driver.key_hint(key)}{key!r} is used by: {', '.join(takers)}",
-                )
-            raise unknown_key(key, allowed, path)
+                ))
+            else:
+                misplaced.append(unknown_key(key, allowed, path))
+    if misplaced:
+        raise ErrorList.of(misplaced)
     hosts: tuple[str, ...] = ()
     if d.has("host") and d.has("hosts"):
         raise InputError("give either host or hosts", path=path)
@@ -857,7 +865,9 @@ def load_network(name: str, value: Any, path: str, host_names: tuple[str, ...]) 
                               each(d.get("dnsmasq_options", lambda v, p: v, []),
                                    d.sub("dnsmasq_options"))),
         mode=d.get("mode", as_str), pf=d.get("pf", as_ifname), vfs=vfs,
-        managed=d.get("managed", as_bool), driver_model=d.get("driver_model", as_str),
+        managed=d.get("managed", as_bool),
+        driver_name=d.get("driver_name", _choice("driver_name", ("vfio", "kvm", "xen"))),
+        driver_model=d.get("driver_model", _pattern("driver model", r"[A-Za-z0-9_.-]+", "vfio-pci-igb")),
         vlan_device=d.get("vlan_device", as_ifname), upstream=d.get("upstream", as_str),
         access=tuple(access), hairpin=d.get("hairpin", as_bool), shim=shim,
     )
@@ -1000,27 +1010,71 @@ def load(data: Any, source: str = "<topology>") -> Topology:
     top.used.add("$schema")
     _collect(errors, lambda: top.done({"name", "hosts", "networks", "vms", "$schema"}))
     if errors:
-        raise ErrorList(errors)
+        raise ErrorList.of(errors)
     topo = Topology(name=name, hosts=tuple(hosts), networks=tuple(networks), vms=tuple(vms),
                     source=source)
     from .checks import check_topology
 
     problems = check_topology(topo)
     if problems:
-        raise ErrorList(problems)
+        raise ErrorList.of(problems)
     return topo
+
+
+def _yaml_loader() -> Any:
+    """PyYAML's safe loader, stricter where YAML 1.1 surprises network engineers:
+    a key given twice is an error (not "last one wins"), and an integer with a leading
+    zero (``vlan: 010``, octal 8 in YAML 1.1) is an error, not a silent conversion."""
+    import yaml
+
+    class StrictLoader(yaml.SafeLoader):
+        pass
+
+    def mapping(loader: Any, node: Any, deep: bool = False) -> Any:
+        seen: dict[Any, Any] = {}
+        for key_node, _value in node.value:
+            key = loader.construct_object(key_node, deep=deep)
+            if isinstance(key, (str, int, float, bool)) and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"{key!r} is given twice in this mapping (first at line "
+                    f"{seen[key].start_mark.line + 1})", key_node.start_mark)
+            if isinstance(key, (str, int, float, bool)):
+                seen[key] = key_node
+        return loader.construct_mapping(node, deep=deep)
+
+    def integer(loader: Any, node: Any) -> Any:
+        text = str(node.value).replace("_", "")
+        digits = text.lstrip("+-")
+        if len(digits) > 1 and digits.startswith("0") and digits.isdigit():
+            raise yaml.constructor.ConstructorError(
+                None, None, f"{node.value} has a leading zero, which YAML reads as an octal "
+                f"number ({int(digits, 8) if set(digits) <= set('01234567') else 'invalid'}); "
+                f"write {int(digits)}", node.start_mark)
+        return loader.construct_yaml_int(node)
+
+    StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
+    StrictLoader.add_constructor("tag:yaml.org,2002:int", integer)
+    return StrictLoader
 
 
 def load_yaml_text(text: str, source: str = "<string>") -> Topology:
     import yaml
 
+    if not text.strip():
+        raise InputError("the topology is empty", path=source,
+                         hint="start with: name: office, then networks: and vms:")
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_yaml_loader())
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
         problem = getattr(exc, "problem", None) or str(exc)
-        raise InputError(f"not valid YAML: {problem}", path=where) from None
+        hint = None
+        if "\t" in problem or "'\\t'" in problem:
+            hint = "YAML indents with spaces, not tabs"
+        elif "mapping values are not allowed" in problem:
+            hint = "a ':' inside a value needs quotes (e.g. MAC addresses), or the indentation is off"
+        raise InputError(f"not valid YAML: {problem}", path=where, hint=hint) from None
     return load(data, source)
 
 

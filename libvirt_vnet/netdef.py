@@ -74,6 +74,7 @@ class ForwardDef:
     pf: Optional[str] = None
     addresses: tuple[PciAddress, ...] = ()
     managed: Optional[bool] = None
+    driver_name: Optional[str] = None
     driver_model: Optional[str] = None
     nat: Optional[NatDef] = None
 

@@ -139,8 +139,8 @@ def format_network(net: NetworkDef) -> etree._Element:
     fwd = net.forward
     if fwd is not None:
         el = _sub(root, "forward", mode=fwd.mode.value, dev=fwd.dev, managed=fwd.managed)
-        if fwd.driver_model:
-            _sub(el, "driver", model=fwd.driver_model)
+        if fwd.driver_name or fwd.driver_model:
+            _sub(el, "driver", name=fwd.driver_name, model=fwd.driver_model)
         if fwd.nat is not None:
             nat = _sub(el, "nat", ipv6=fwd.nat.ipv6)
             if fwd.nat.address_start is not None:
@@ -510,8 +510,9 @@ def _parse_forward(r: _Reader) -> ForwardDef:
     dev = r.attr("dev")
     managed = r.yesno("managed")
     driver = r.child("driver")
-    driver_model = None
+    driver_name = driver_model = None
     if driver is not None:
+        driver_name = driver.attr("name")
         driver_model = driver.attr("model")
         driver.done()
     nat = None
@@ -550,7 +551,8 @@ def _parse_forward(r: _Reader) -> ForwardDef:
             ForwardMode.NAT, ForwardMode.ROUTE):
         dev = None  # for pools libvirt formats dev as the first pool member
     return ForwardDef(mode=mode, dev=dev, interfaces=tuple(interfaces), pf=pf,
-                      addresses=addresses, managed=managed, driver_model=driver_model, nat=nat)
+                      addresses=addresses, managed=managed, driver_name=driver_name, driver_model=driver_model,
+                      nat=nat)
 
 
 def _parse_portgroup(r: _Reader) -> PortGroupDef:

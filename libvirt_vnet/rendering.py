@@ -49,13 +49,18 @@ class RenderedVm:
     def metadata_xml(self) -> str:
         return netxml.to_string(ifacexml.format_metadata(self.metadata))
 
-    def merge_into(self, domain_xml: str | bytes, source: str = "<domain>") -> str:
-        """The user's domain XML with these NICs and vnet's metadata merged in."""
+    def merge_into(self, domain_xml: str | bytes, source: str = "<domain>",
+                   force: bool = False) -> str:
+        """The user's domain XML with these NICs and vnet's metadata merged in: NICs
+        with the same MAC are updated (vnet's parts replaced, the rest kept), others
+        added, the rest of the domain untouched.  A domain of another name is refused
+        unless ``force``."""
         import copy
 
         return ifacexml.merge_into_domain(
             domain_xml, [copy.deepcopy(e) for e in self.elements],
-            ifacexml.format_metadata(self.metadata), source)
+            ifacexml.format_metadata(self.metadata), source,
+            expect_name=None if force else self.name)
 
     def domain_xml(self) -> str:
         """A minimal diskless domain with these NICs (for test drivers and sandboxes)."""
@@ -80,20 +85,18 @@ class Rendering:
 
 def render(topo: Topology, target: LibvirtVersion = DEFAULT_TARGET) -> Rendering:
     errors: list[VnetError] = []
-    defs: dict[str, tuple[NetworkDef, ...]] = {}
-    for net in topo.networks:
-        try:
-            driver = registry.driver_for(net.kind)
-            nds = driver.networks(net, topo)
-            for nd in nds:
-                features.check_network(nd, target, net.path)
-            defs[net.name] = nds
-        except VnetError as exc:
-            errors.append(exc)
     networks: list[RenderedNetwork] = []
     for host in topo.hosts:
         for net in topo.networks_on(host.name):
-            for nd in defs.get(net.name, ()):
+            try:
+                nds = registry.driver_for(net.kind).networks(net, topo, host.name)
+                for nd in nds:
+                    features.check_network(nd, target, net.path)
+            except VnetError as exc:
+                if not any(str(exc) == str(e) for e in errors):  # same on every host
+                    errors.append(exc)
+                continue
+            for nd in nds:
                 networks.append(RenderedNetwork(host=host.name, name=nd.name,
                                                 topology_network=net.name, definition=nd,
                                                 element=netxml.format_network(nd)))
@@ -104,7 +107,7 @@ def render(topo: Topology, target: LibvirtVersion = DEFAULT_TARGET) -> Rendering
         except VnetError as exc:
             errors.append(exc)
     if errors:
-        raise ErrorList(errors)
+        raise ErrorList.of(errors)
     return Rendering(topology=topo, target=target, networks=tuple(networks), vms=tuple(vms))
 
 

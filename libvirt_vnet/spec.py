@@ -115,6 +115,7 @@ class NetworkSpec:
     pf: Optional[str] = None
     vfs: tuple[PciAddress, ...] = ()
     managed: Optional[bool] = None
+    driver_name: Optional[str] = None
     driver_model: Optional[str] = None
     vlan_device: Optional[str] = None
     upstream: Optional[str] = None

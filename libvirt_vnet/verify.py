@@ -79,7 +79,7 @@ def verify(rendering: Rendering) -> Verified:
             errors.append(exc)
         domains.append((vm, etree.tostring(dom, encoding="unicode")))
     if errors:
-        raise ErrorList(errors)
+        raise ErrorList.of(errors)
     n_net = 0
     with virt.connect(uri) as conn:
         virt.clear_test_driver(conn)
@@ -120,5 +120,5 @@ def verify(rendering: Rendering) -> Verified:
                 for name in defined:
                     virt.undefine_network(conn, name)
     if errors:
-        raise ErrorList(errors)
+        raise ErrorList.of(errors)
     return Verified(networks=n_net, domains=len(domains))

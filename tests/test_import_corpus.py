@@ -64,6 +64,10 @@ EXPECTED_REFUSALS = {
     # driver accepts it, the real network driver cannot start it (no bridge to plug into);
     # vnet's openvswitch kind needs the OVS bridge's name.
     "openvswitch-net.xml": "needs the OVS bridge's name",
+    # <forward mode='passthrough'> listing a VF by PCI address: the test driver accepts it,
+    # the real network driver's networkValidate refuses it (PCI addresses only in hostdev
+    # pools); vnet's macvtap kind has no vfs key for that reason.
+    "passthrough-address-crash.xml": "which cannot carry it",
     # <forward><driver model='vfio-pci-igb'/> is libvirt >= 10.0; the default render
     # target is 9.0, whose parser silently drops the element, so vnet's renderer refuses
     # it (features.check_network) instead of producing a network that loses it.
@@ -205,6 +209,16 @@ _U = "<uuid>0b5e6c1e-7d51-4a3c-9d46-0f4cbb8d1e01</uuid>"
 
 #: cases the corpus does not cover, each pinning one importer rule; same round trip
 SYNTHETIC = {
+    # libvirt 9.0 formats <driver name='vfio'/> of a hostdev pool; it must survive import
+    "hostdev-driver-name": f"<network><name>s</name>{_U}<forward mode='hostdev' managed='yes'>"
+                           "<driver name='vfio'/><pf dev='enp3s0f0'/></forward></network>",
+    # macvtap over a PF in vepa mode (libvirt picks a VF's netdev per guest)
+    "vepa-over-pf": f"<network><name>s</name>{_U}<forward mode='vepa'><pf dev='enp3s0f0'/>"
+                    "</forward></network>",
+    # ipv6='yes' beside an IPv6 subnet: redundant, but libvirt keeps it
+    "ipv6-attr-and-subnet": f"<network ipv6='yes'><name>s</name>{_U}<bridge name='virbr5'/>"
+                            "<mac address='52:54:00:aa:bb:01'/>"
+                            "<ip family='ipv6' address='fd00:5::1' prefix='64'/></network>",
     # a <dhcp> with only <bootp>: the loader must not invent a default range
     "bootp-only": f"<network><name>s</name>{_U}<forward mode='nat'/><bridge name='virbr5'/>"
                   "<ip address='10.0.0.1' prefix='24'><dhcp><bootp file='x.img'/></dhcp></ip>"

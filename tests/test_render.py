@@ -173,3 +173,60 @@ def test_very_isolated_network_has_no_ip() -> None:
 def test_bridge_mac_can_be_left_to_libvirt() -> None:
     r = rendered(with_network("free", {"kind": "nat", "subnet": "10.6.0.0/24", "bridge": {"mac": "libvirt"}}))
     assert next(n.definition for n in r.networks if n.name == "free").mac is None
+
+
+def test_vlan_bridge_mac_differs_per_host() -> None:
+    data = {"name": "two", "hosts": {"hv1": {}, "hv2": {}},
+            "networks": {"v10": {"kind": "vlan-bridge", "uplink": "eth0", "vlan": 10}}}
+    r = rendered(data)
+    macs = {}
+    for rn in r.networks:
+        meta = netxml.parse_network_string(rn.xml).vnet_metadata
+        assert isinstance(meta, hostspec.NetworkMeta)
+        macs[rn.host] = next(o.mac for o in meta.objects if isinstance(o, hostspec.HostBridge))
+    assert set(macs) == {"hv1", "hv2"} and macs["hv1"] != macs["hv2"]
+
+
+def test_reservations_go_to_the_subnet_that_holds_them() -> None:
+    """libvirt runs DHCP on one IPv4 subnet; a reservation must land in that <ip>."""
+    data = with_network("multi", {"kind": "nat", "subnet": "10.8.0.0/24", "dhcp": False,
+                                  "ips": [{"subnet": "10.9.0.0/24", "dhcp": True}]})
+    data["vms"] = {"a": {"nics": [{"network": "multi", "ip": "10.9.0.7"}]}}
+    nd = next(n.definition for n in rendered(data).networks if n.name == "multi")
+    hosts = {str(ip.interface.network): [str(h.ip) for h in ip.dhcp.hosts] for ip in nd.ips if ip.dhcp}
+    assert hosts == {"10.9.0.0/24": ["10.9.0.7"]}
+
+
+def test_direct_passthrough_nics_get_distinct_devices() -> None:
+    data = with_network("pt", {"kind": "macvtap", "mode": "passthrough", "uplinks": ["ens2f0", "ens2f1"]})
+    data["hosts"] = {"hv1": {"uplinks": ["eth0", "eth1", "ens2f0", "ens2f1"], "sriov": {"enp3s0f0": {"vfs": 8}}}}
+    data["vms"] = {"a": {"nics": [{"network": "pt", "attach": "direct"}]},
+                   "b": {"nics": [{"network": "pt", "attach": "direct"}]}}
+    r = rendered(data)
+    devs = [etree.fromstring(r.vm(v).interface_xml()[0].encode()).find("source").get("dev") for v in "ab"]
+    assert devs == ["ens2f0", "ens2f1"]
+
+
+NIC_WITH_EXTRAS = """<domain type='kvm'><name>web1</name><memory>65536</memory>
+<os><type>hvm</type></os><devices>
+  <interface type='network'>
+    <mac address='52:54:00:00:01:10'/><source network='default'/><model type='e1000'/>
+    <filterref filter='clean-traffic'/><boot order='1'/><driver name='vhost' queues='4'/>
+  </interface>
+</devices></domain>"""
+
+
+def test_merge_keeps_what_vnet_does_not_own() -> None:
+    merged = etree.fromstring(rendered().vm("web1").merge_into(NIC_WITH_EXTRAS).encode())
+    nic = merged.find("devices/interface")
+    assert nic.find("source").get("network") == "lan" and nic.find("model").get("type") == "virtio"
+    assert nic.find("filterref").get("filter") == "clean-traffic"
+    assert nic.find("boot").get("order") == "1" and nic.find("driver").get("queues") == "4"
+
+
+def test_merge_refuses_another_domain_unless_forced() -> None:
+    other = NIC_WITH_EXTRAS.replace("<name>web1</name>", "<name>db9</name>")
+    vm = rendered().vm("web1")
+    with pytest.raises(VnetError, match="not the topology's VM 'web1'"):
+        vm.merge_into(other)
+    assert "<name>db9</name>" in vm.merge_into(other, force=True)

@@ -177,6 +177,7 @@ networks:
     access: {sw1: , sw2: {bridge: acc-sw2}}
   shimmed:
     kind: macvtap
+    host: kvm1
     mode: vepa
     uplink: eth4
     shim: {name: shim0, address: 192.168.50.2/24}

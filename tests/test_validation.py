@@ -140,6 +140,50 @@ CASES = [
     ({"networks__v10__vlan": [10, 20]}, "networks.v10.vlan", "exactly one VLAN id", None),
     ({"networks__n6": {"kind": "nat", "subnet": "192.168.7.0/24", "nat": {"ipv6": True}}},
      "networks.n6.nat.ipv6", "needs an IPv6 subnet", None),
+    ({"vms__web__nics": [{"network": "lan", "ip": "192.168.1.255"}]}, "vms.web.nics[0].ip",
+     "broadcast address", None),
+    ({"vms__web__nics": [{"network": "lan", "ip": "192.168.1.0"}]}, "vms.web.nics[0].ip",
+     "network address", None),
+    ({"vms__web__nics": [{"network": "v10", "ip": "192.168.1.20"}]}, "vms.web.nics[0].ip",
+     "only where libvirt runs DHCP", "DHCP server or in the guest"),
+    ({"networks__lan__ips": [{"subnet": "10.7.0.0/24", "dhcp": True}], "networks__lan__dhcp": False,
+      "vms__web__nics": [{"network": "lan", "ip": "192.168.1.20"}]}, "vms.web.nics[0].ip",
+     "DHCP, which is off on 192.168.1.0/24", None),
+    ({"networks__f": {"kind": "hostdev", "pf": "enp3s0f0"},
+      "vms__web__nics": [{"network": "f", "mtu": 9000}]}, "vms.web.nics[0].mtu", "takes no mtu", None),
+    ({"networks__f": {"kind": "hostdev", "vfs": ["0000:03:10.0"]},
+      "vms__db": {"nics": [{"network": "f"}]}, "vms__web__nics": [{"network": "f"}]},
+     "vms.db.nics[0]", "the pool has 1", None),
+    ({"networks__f": {"kind": "hostdev", "pf": "enp3s0f0"},
+      "vms": {f"vm{i}": {"nics": [{"network": "f"}]} for i in range(5)}},
+     "vms.vm4.nics[0]", "the pool has 4", None),
+    ({"networks__p": {"kind": "macvtap", "mode": "passthrough", "uplinks": ["eth0", "eth1"]},
+      "vms__db": {"nics": [{"network": "p", "attach": "direct"}]}, "vms__web__nics": [{"network": "p"}]},
+     "vms.db.nics[0]", "attach all NICs of this pool the same way", None),
+    ({"networks__p": {"kind": "macvtap", "mode": "passthrough", "vfs": ["0000:03:10.0"]}},
+     "networks.p.vfs", "makes no sense", "only in hostdev pools"),
+    ({"networks__m": {"kind": "macvtap", "mode": "vepa", "uplink": "eth1",
+                      "portgroups": {"gold": {"bandwidth": {"inbound": {"average": 100}}}}}},
+     "networks.m.portgroups.gold.bandwidth", "shapes traffic only on bridges", None),
+    ({"networks__b": {"kind": "bridge", "bridge": "br10"}}, "networks.v10.bridge",
+     "existing bridge of network 'b'", None),
+    ({"hosts__hv2": {"uplinks": ["eth1"]}, "vms__web__host": "hv1",
+      "networks__m": {"kind": "macvtap", "mode": "bridge", "uplink": "eth1", "hosts": ["hv1", "hv2"],
+                      "shim": {"address": "192.0.2.5/24"}}},
+     "networks.m.shim.address", "belongs to one host", None),
+    ({"networks__lan__subnet": "192.168.1.0/24", "networks__lan__dhcp": {"range": ["192.168.1.2", "192.168.2.9"]}},
+     "networks.lan.dhcp.range", "not inside", None),
+    ({"networks__big": {"kind": "nat", "subnet": "10.0.0.0/8", "dhcp": {"range": ["10.0.0.2", "10.1.0.9"]}}},
+     "networks.big.dhcp.range", "last 16 bits", "split it"),
+    ({"networks__lan__dhcp": {"lease": "90s"}}, "networks.lan.dhcp.lease", "minimum is 2 minutes", None),
+    ({"networks__lan__dhcp": {"hosts": [{"mac": "52:54:00:00:00:99", "name": "x"}]}},
+     "networks.lan.dhcp.hosts[0]", "'ip' is required", None),
+    ({"networks__lan__dns": {"hosts": [{"ip": "192.168.1.7", "names": ["bad name"]}]}},
+     "networks.lan.dns.hosts[0].names[0]", "not a DNS name", None),
+    ({"networks__lan__uuid": "6dfd5406-c36f-5834-b4e5-c4d1ac62ef84",
+      "networks__v10__uuid": "6DFD5406-C36F-5834-B4E5-C4D1AC62EF84"}, "networks.v10.uuid",
+     "also the UUID of network 'lan'", None),
+    ({"networks__o": {"kind": "open"}}, "networks.o", "needs an address", None),
 ]
 
 
@@ -210,3 +254,34 @@ def test_derived_macs_are_stable_and_unique() -> None:
     assert a == b
     assert len(set(a.values())) == len(a) == 900
     assert all(m.startswith("52:54:00:") for m in a.values())
+
+
+def test_all_unknown_keys_of_a_mapping_at_once() -> None:
+    errs = errors_of(doc(networks__lan__brigde={"name": "x"}, networks__lan__dhpc=True))
+    assert {(e.path, e.hint) for e in errs} == {
+        ("networks.lan.brigde", "did you mean 'bridge'?"), ("networks.lan.dhpc", "did you mean 'dhcp'?")}
+
+
+def test_missing_key_points_at_its_typo() -> None:
+    (err,) = errors_of(doc(vms__web__nics=[{"netwrok": "lan"}]))
+    assert "'network' is required" in err.message and "'netwrok' is given" in (err.hint or "")
+
+
+@pytest.mark.parametrize(("text", "message", "hint"), [
+    ("name: t\nnetworks:\n  a: {kind: isolated}\n  a: {kind: isolated}\n", "given twice", None),
+    ("name: t\nnetworks:\n  v: {kind: vlan-bridge, uplink: eth0, vlan: 010}\n", "leading zero", None),
+    ("name: t\nnetworks:\n\ta: {kind: isolated}\n", "'\\t'", "spaces, not tabs"),
+    ("   \n", "the topology is empty", "name: office"),
+])
+def test_yaml_surprises_are_errors(text: str, message: str, hint: str | None) -> None:
+    with pytest.raises(InputError) as info:
+        loader.load_yaml_text(text, "t.yaml")
+    assert message in str(info.value) and info.value.path and info.value.path.startswith("t.yaml")
+    if hint:
+        assert hint in (info.value.hint or "")
+
+
+def test_input_errors_are_catchable_as_input_error() -> None:
+    with pytest.raises(InputError) as info:
+        loader.load(doc(networks__lan__subnet="1.2.3.4/24", networks__v10__vlan=0))
+    assert isinstance(info.value, ErrorList) and len(info.value.errors) == 2

@@ -10,7 +10,6 @@ from ..assign import nic_macs, nics_by_network
 from ..errors import InputError
 from ..netdef import (
     BridgeDef,
-    DhcpDef,
     DhcpHost,
     ForwardDef,
     ForwardMode,
@@ -55,10 +54,6 @@ class L3Driver(Driver):
                 "dummy_tap is for bridges vnet creates; libvirt pins this bridge's MAC itself",
                 path=f"{net.path}.bridge.dummy_tap",
                 hint="leave it out: the network's <mac> keeps the bridge address stable")
-        if net.ipv6 and any(ip.interface.version == 6 for ip in net.ips):
-            raise InputError("ipv6: true is only for networks without an IPv6 subnet",
-                             path=f"{net.path}.ipv6",
-                             hint="with subnet6 given, guests already get IPv6")
         for pg in net.portgroups:
             if pg.vlan is not None or pg.virtualport is not None:
                 raise InputError(
@@ -81,27 +76,24 @@ class L3Driver(Driver):
     def reserved_ips(self, net: NetworkSpec, topo: Topology) -> tuple[IPDef, ...]:
         """The network's addresses with a DHCP host entry for every NIC with an ip."""
         macs = nic_macs(topo)
-        v4: list[DhcpHost] = []
-        v6: list[DhcpHost] = []
+        wanted: list[DhcpHost] = []
         for vm, nic in nics_by_network(topo).get(net.name, ()):
-                if nic.ip is not None:
-                    v4.append(DhcpHost(ip=nic.ip, mac=macs[(vm.name, nic.index)], name=vm.name))
-                if nic.ip6 is not None:
-                    v6.append(DhcpHost(ip=nic.ip6, name=vm.name))
-        if not v4 and not v6:
+            if nic.ip is not None:
+                wanted.append(DhcpHost(ip=nic.ip, mac=macs[(vm.name, nic.index)], name=vm.name))
+            if nic.ip6 is not None:  # DHCPv6 has no MAC: matched by the client's host name
+                wanted.append(DhcpHost(ip=nic.ip6, name=vm.name))
+        if not wanted:
             return net.ips
         out = []
         for ip in net.ips:
-            extra = v4 if ip.interface.version == 4 else v6
-            if ip.dhcp is not None and extra:
-                dhcp = DhcpDef(ranges=ip.dhcp.ranges, hosts=ip.dhcp.hosts + tuple(extra),
-                               bootp=ip.dhcp.bootp)
-                ip = dataclasses.replace(ip, dhcp=dhcp)
-                extra.clear()
+            mine = tuple(h for h in wanted if h.ip in ip.interface.network)
+            if mine and ip.dhcp is not None:  # the loader made sure DHCP is on there
+                ip = dataclasses.replace(ip, dhcp=dataclasses.replace(
+                    ip.dhcp, hosts=ip.dhcp.hosts + mine))
             out.append(ip)
         return tuple(out)
 
-    def networks(self, net: NetworkSpec, topo: Topology) -> tuple[NetworkDef, ...]:
+    def networks(self, net: NetworkSpec, topo: Topology, host: str) -> tuple[NetworkDef, ...]:
         b = net.bridge
         bridge = BridgeDef(
             name=libvirt_bridge_name(net),
@@ -117,7 +109,7 @@ class L3Driver(Driver):
             ips=self.reserved_ips(net, topo), routes=net.routes,
             port_isolated=net.port_isolated, ipv6=net.ipv6,
             trust_guest_rx_filters=net.trust_guest_rx_filters, metadata=net.metadata,
-            dnsmasq_options=net.dnsmasq_options, vnet_metadata=self.meta(net, topo),
+            dnsmasq_options=net.dnsmasq_options, vnet_metadata=self.meta(net, topo, host),
         ),)
 
     def other_interface(self, attach: str, nic: NicSpec, mac: str, vm: VmSpec,

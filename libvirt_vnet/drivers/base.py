@@ -50,10 +50,10 @@ class Driver:
         return (net.name,)
 
     # ---- rendering ------------------------------------------------------------
-    def host_objects(self, net: NetworkSpec, topo: Topology) -> tuple[HostObject, ...]:
+    def host_objects(self, net: NetworkSpec, topo: Topology, host: str) -> tuple[HostObject, ...]:
         return ()
 
-    def networks(self, net: NetworkSpec, topo: Topology) -> tuple[NetworkDef, ...]:
+    def networks(self, net: NetworkSpec, topo: Topology, host: str) -> tuple[NetworkDef, ...]:
         raise NotImplementedError
 
     def interface(self, nic: NicSpec, mac: str, vm: VmSpec, net: NetworkSpec,
@@ -71,12 +71,12 @@ class Driver:
     def nic_objects(self, nic: NicSpec, mac: str, vm: VmSpec, net: NetworkSpec,
                     topo: Topology) -> tuple[HostObject, ...]:
         """Host objects one NIC needs (the network's own, plus per-NIC ones)."""
-        return self.host_objects(net, topo)
+        return self.host_objects(net, topo, vm.host)
 
     # ---- shared building blocks ------------------------------------------------
-    def meta(self, net: NetworkSpec, topo: Topology) -> NetworkMeta:
+    def meta(self, net: NetworkSpec, topo: Topology, host: str) -> NetworkMeta:
         return NetworkMeta(topology=topo.name, name=net.name, kind=self.kind,
-                           objects=self.host_objects(net, topo))
+                           objects=self.host_objects(net, topo, host))
 
     def uuid(self, net: NetworkSpec, topo: Topology, suffix: str = "") -> str:
         if net.uuid and not suffix:
@@ -116,12 +116,16 @@ def libvirt_bridge_name(net: NetworkSpec) -> str:
     return names.derive_ifname("vbr-", net.name)
 
 
-def pinned_mac(net: NetworkSpec, topo: Topology, what: str = "bridge") -> Optional[str]:
-    """The bridge MAC: given, derived (stable), or ``None`` when libvirt should pick."""
+def pinned_mac(net: NetworkSpec, topo: Topology, host: Optional[str] = None) -> Optional[str]:
+    """The bridge MAC: given, derived (stable), or ``None`` when libvirt should pick.
+
+    ``host`` goes into the derivation for bridges on a segment that several hosts
+    share (a VLAN): two hosts' bridges on one wire must not have one MAC."""
     mac = net.bridge.mac if net.bridge else None
     if mac == LIBVIRT_PICKS:
         return None
-    return mac or names.derive_mac(topo.name, "network", net.name, what)
+    parts = (topo.name, "network", net.name, "bridge") + ((host,) if host else ())
+    return mac or names.derive_mac(*parts)
 
 
 def port_flags(net: NetworkSpec, bridge: str) -> tuple[HostObject, ...]:
@@ -138,8 +142,8 @@ def single_vlan(vlan: Optional[VlanDef], path: str, what: str) -> Optional[int]:
     return vlan.tags[0].id
 
 
-def bridge_network(net: NetworkSpec, topo: Topology, driver: Driver, bridge: Optional[str],
-                   **extra: object) -> NetworkDef:
+def bridge_network(net: NetworkSpec, topo: Topology, host: str, driver: Driver,
+                   bridge: Optional[str], **extra: object) -> NetworkDef:
     """A ``forward mode='bridge'`` network on ``bridge``.  No ``<mtu>``: libvirt allows it
     only on networks whose bridge it creates (the MTU of vnet's bridges is host-side)."""
     from ..netdef import ForwardMode
@@ -152,7 +156,7 @@ def bridge_network(net: NetworkSpec, topo: Topology, driver: Driver, bridge: Opt
         if bridge else None,
         bandwidth=net.bandwidth, portgroups=net.portgroups,
         port_isolated=net.port_isolated, trust_guest_rx_filters=net.trust_guest_rx_filters,
-        metadata=net.metadata, vnet_metadata=driver.meta(net, topo), **extra,  # type: ignore[arg-type]
+        metadata=net.metadata, vnet_metadata=driver.meta(net, topo, host), **extra,  # type: ignore[arg-type]
     )
 
 

@@ -36,13 +36,13 @@ class BridgeDriver(Driver):
     def bridge_names(self, net: NetworkSpec) -> tuple[str, ...]:
         return ()  # the user's bridge; several networks may share it
 
-    def host_objects(self, net: NetworkSpec, topo: Topology) -> tuple[HostObject, ...]:
+    def host_objects(self, net: NetworkSpec, topo: Topology, host: str) -> tuple[HostObject, ...]:
         assert net.bridge and net.bridge.name
         return port_flags(net, net.bridge.name)
 
-    def networks(self, net: NetworkSpec, topo: Topology) -> tuple[NetworkDef, ...]:
+    def networks(self, net: NetworkSpec, topo: Topology, host: str) -> tuple[NetworkDef, ...]:
         assert net.bridge and net.bridge.name
-        return (bridge_network(net, topo, self, net.bridge.name, vlan=net.vlan),)
+        return (bridge_network(net, topo, host, self, net.bridge.name, vlan=net.vlan),)
 
     def other_interface(self, attach: str, nic: NicSpec, mac: str, vm: VmSpec,
                         net: NetworkSpec, topo: Topology) -> InterfaceDef:

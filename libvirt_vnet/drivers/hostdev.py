@@ -13,7 +13,7 @@ from .base import SEGMENT_KEYS, Driver, effective_portgroup, first_set, single_v
 
 class HostdevDriver(Driver):
     kind = "hostdev"
-    keys = SEGMENT_KEYS | {"pf", "vfs", "managed", "driver_model", "vlan", "portgroups",
+    keys = SEGMENT_KEYS | {"pf", "vfs", "managed", "driver_name", "driver_model", "vlan", "portgroups",
                            "trust_guest_rx_filters"}
     attach = ("network", "hostdev")
     nic_vlan = True
@@ -34,14 +34,14 @@ class HostdevDriver(Driver):
                 raise InputError("VF portgroups carry only a VLAN and trust",
                                  path=f"{net.path}.portgroups.{pg.name}")
 
-    def networks(self, net: NetworkSpec, topo: Topology) -> tuple[NetworkDef, ...]:
+    def networks(self, net: NetworkSpec, topo: Topology, host: str) -> tuple[NetworkDef, ...]:
         fwd = ForwardDef(mode=ForwardMode.HOSTDEV, pf=net.pf, addresses=net.vfs,
                          managed=True if net.managed is None else net.managed,
-                         driver_model=net.driver_model)
+                         driver_name=net.driver_name, driver_model=net.driver_model)
         return (NetworkDef(
             name=net.name, uuid=self.uuid(net, topo), forward=fwd, vlan=net.vlan,
             portgroups=net.portgroups, trust_guest_rx_filters=net.trust_guest_rx_filters,
-            metadata=net.metadata, vnet_metadata=self.meta(net, topo),
+            metadata=net.metadata, vnet_metadata=self.meta(net, topo, host),
         ),)
 
     def nic_objects(self, nic: NicSpec, mac: str, vm: VmSpec, net: NetworkSpec,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 
 from .. import names
+from ..assign import nics_by_network
 from ..errors import InputError
 from ..hostspec import HostObject, MacvlanShim
 from ..netdef import ForwardDef, ForwardMode, InterfaceDef, NetworkDef, VirtualPortType
@@ -24,8 +25,10 @@ MODES = ("vepa", "bridge", "private", "passthrough")
 
 class MacvtapDriver(Driver):
     kind = "macvtap"
-    keys = SEGMENT_KEYS | {"mode", "uplink", "uplinks", "pf", "vfs", "virtualport", "portgroups",
+    keys = SEGMENT_KEYS | {"mode", "uplink", "uplinks", "pf", "virtualport", "portgroups",
                            "vlan", "trust_guest_rx_filters", "shim"}
+    hints = {"vfs": "libvirt's network driver lists devices by PCI address only in hostdev "
+             "pools: use kind hostdev, or pf: for a macvtap pool of the PF's VFs"}
     attach = ("network", "direct")
     nic_vlan = True
 
@@ -34,21 +37,16 @@ class MacvtapDriver(Driver):
             raise InputError(f"mode must be one of {', '.join(MODES)}; got {net.mode!r}",
                              path=f"{net.path}.mode",
                              hint="vepa for an 802.1Qbg edge, bridge for guest-to-guest on the host")
-        sources = [k for k in ("uplink", "uplinks", "pf", "vfs") if getattr(net, k)]
+        sources = [k for k in ("uplink", "uplinks", "pf") if getattr(net, k)]
         if len(sources) != 1:
             raise InputError(
-                "a macvtap network needs exactly one of uplink, uplinks, pf, vfs"
+                "a macvtap network needs exactly one of uplink, uplinks, pf"
                 + (f" (got {', '.join(sources)})" if sources else ""),
                 path=net.path, hint="uplink: eth1")
-        if (net.pf or net.vfs) and net.mode != "passthrough":
-            raise InputError("pf and vfs pools are only for mode passthrough",
-                             path=f"{net.path}.{sources[0]}")
         if len(set(net.uplinks)) != len(net.uplinks):
             dup = next(u for u in net.uplinks if net.uplinks.count(u) > 1)
             raise InputError(f"interface {dup!r} is listed twice in the pool",
                              path=f"{net.path}.uplinks")
-        if len(set(net.vfs)) != len(net.vfs):
-            raise InputError("a VF is listed twice in the pool", path=f"{net.path}.vfs")
         tagged = [net.vlan] + [pg.vlan for pg in net.portgroups]
         if net.mode != "passthrough" and any(v is not None for v in tagged):
             raise InputError(
@@ -72,11 +70,16 @@ class MacvtapDriver(Driver):
                 "device away; use mode bridge (or vepa with a hairpin switch)")
         if net.shim is not None and not (net.uplink or len(net.uplinks) == 1):
             raise InputError("a shim needs one uplink to sit on", path=f"{net.path}.shim")
+        for pg in net.portgroups:
+            if pg.bandwidth is not None:
+                raise InputError(
+                    f"libvirt shapes traffic only on bridges, not in a {net.mode} macvtap pool",
+                    path=f"{net.path}.portgroups.{pg.name}.bandwidth")
 
     def pool(self, net: NetworkSpec) -> tuple[str, ...]:
         return (net.uplink,) if net.uplink else net.uplinks
 
-    def host_objects(self, net: NetworkSpec, topo: Topology) -> tuple[HostObject, ...]:
+    def host_objects(self, net: NetworkSpec, topo: Topology, host: str) -> tuple[HostObject, ...]:
         if net.shim is None:
             return ()
         parent = self.pool(net)[0]
@@ -84,14 +87,14 @@ class MacvtapDriver(Driver):
         addr = str(net.shim.address) if net.shim.address else None
         return (MacvlanShim(name=name, parent=parent, address=addr),)
 
-    def networks(self, net: NetworkSpec, topo: Topology) -> tuple[NetworkDef, ...]:
+    def networks(self, net: NetworkSpec, topo: Topology, host: str) -> tuple[NetworkDef, ...]:
         fwd = ForwardDef(mode=ForwardMode(net.mode or "vepa"), interfaces=self.pool(net),
-                         pf=net.pf, addresses=net.vfs)
+                         pf=net.pf)
         return (NetworkDef(
             name=net.name, uuid=self.uuid(net, topo), forward=fwd, vlan=net.vlan,
             virtualport=net.virtualport, portgroups=net.portgroups,
             trust_guest_rx_filters=net.trust_guest_rx_filters, metadata=net.metadata,
-            vnet_metadata=self.meta(net, topo),
+            vnet_metadata=self.meta(net, topo, host),
         ),)
 
     def other_interface(self, attach: str, nic: NicSpec, mac: str, vm: VmSpec,
@@ -100,9 +103,14 @@ class MacvtapDriver(Driver):
         if not pool:
             raise InputError("attach: direct needs a named uplink; this pool is a PF/VF pool",
                              path=f"{nic.path}.attach", hint="use attach: network")
+        dev = pool[0]
+        if net.mode == "passthrough":  # each guest owns its device: the k-th takes pool[k]
+            direct = [n for v, n in nics_by_network(topo).get(net.name, ())
+                      if v.host == vm.host and n.attach == "direct"]
+            dev = pool[direct.index(nic)]  # the loader checked the pool is large enough
         # a direct NIC bypasses the libvirt network: carry what it would have applied
         pg = effective_portgroup(nic, net)
-        iface = nic_interface(nic, "direct", mac, source_dev=pool[0], source_mode=net.mode)
+        iface = nic_interface(nic, "direct", mac, source_dev=dev, source_mode=net.mode)
         return dataclasses.replace(
             iface,
             virtualport=first_set(nic.virtualport, pg.virtualport if pg else None, net.virtualport),

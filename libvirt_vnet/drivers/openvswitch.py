@@ -37,9 +37,9 @@ class OpenvswitchDriver(Driver):
         return VirtualPortDef(type=VirtualPortType.OPENVSWITCH, profileid=vp.profileid,
                               interfaceid=vp.interfaceid)
 
-    def networks(self, net: NetworkSpec, topo: Topology) -> tuple[NetworkDef, ...]:
+    def networks(self, net: NetworkSpec, topo: Topology, host: str) -> tuple[NetworkDef, ...]:
         name = net.bridge.name if net.bridge else None
-        return (bridge_network(net, topo, self, name, vlan=net.vlan,
+        return (bridge_network(net, topo, host, self, name, vlan=net.vlan,
                                virtualport=self.virtualport(net)),)
 
     def other_interface(self, attach: str, nic: NicSpec, mac: str, vm: VmSpec,

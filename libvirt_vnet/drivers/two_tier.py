@@ -74,7 +74,7 @@ class TwoTierDriver(L3Driver):
     def bridge_names(self, net: NetworkSpec) -> tuple[str, ...]:
         return (libvirt_bridge_name(net), *(self.access_bridge(net, sw) for sw in net.access))
 
-    def host_objects(self, net: NetworkSpec, topo: Topology) -> tuple[HostObject, ...]:
+    def host_objects(self, net: NetworkSpec, topo: Topology, host: str) -> tuple[HostObject, ...]:
         agg = libvirt_bridge_name(net)
         objs: list[HostObject] = []
         for sw in net.access:
@@ -92,14 +92,15 @@ class TwoTierDriver(L3Driver):
             objs.extend(port_flags(net, br))
         return tuple(objs)
 
-    def networks(self, net: NetworkSpec, topo: Topology) -> tuple[NetworkDef, ...]:
-        (agg,) = super().networks(net, topo)
+    def networks(self, net: NetworkSpec, topo: Topology, host: str) -> tuple[NetworkDef, ...]:
+        (agg,) = super().networks(net, topo, host)
         out = [agg]
         for sw in net.access:
             sub = dataclasses.replace(net, name=self.access_network(net, sw), uuid=None,
-                                      bandwidth=None, portgroups=(), metadata=())
-            nd = bridge_network(sub, topo, self, self.access_bridge(net, sw))
-            out.append(dataclasses.replace(nd, vnet_metadata=self.meta(net, topo)))
+                                      bridge=None, bandwidth=None, portgroups=(), metadata=(),
+                                      port_isolated=None, trust_guest_rx_filters=None)
+            nd = bridge_network(sub, topo, host, self, self.access_bridge(net, sw))
+            out.append(dataclasses.replace(nd, vnet_metadata=self.meta(net, topo, host)))
         return tuple(out)
 
     def switch_for(self, nic: NicSpec, net: NetworkSpec) -> AccessSwitch:

@@ -67,14 +67,14 @@ class VlanBridgeDriver(Driver):
     def bridge_names(self, net: NetworkSpec) -> tuple[str, ...]:
         return (self.bridge_name(net),)
 
-    def host_objects(self, net: NetworkSpec, topo: Topology) -> tuple[HostObject, ...]:
+    def host_objects(self, net: NetworkSpec, topo: Topology, host: str) -> tuple[HostObject, ...]:
         assert net.uplink
         br = self.bridge_name(net)
         b = net.bridge
         dev = self.vlan_device(net)
         return (
             VlanDevice(name=dev, parent=net.uplink, vid=self.vid(net), mtu=net.mtu),
-            HostBridge(name=br, mac=pinned_mac(net, topo),
+            HostBridge(name=br, mac=pinned_mac(net, topo, host),
                        stp=bool(b.stp) if b and b.stp is not None else False,
                        delay=b.delay if b and b.delay is not None else 0, mtu=net.mtu,
                        dummy_tap=names.dummy_tap_name(br) if b and b.dummy_tap else None),
@@ -82,8 +82,8 @@ class VlanBridgeDriver(Driver):
             *port_flags(net, br),
         )
 
-    def networks(self, net: NetworkSpec, topo: Topology) -> tuple[NetworkDef, ...]:
-        return (bridge_network(net, topo, self, self.bridge_name(net)),)
+    def networks(self, net: NetworkSpec, topo: Topology, host: str) -> tuple[NetworkDef, ...]:
+        return (bridge_network(net, topo, host, self, self.bridge_name(net)),)
 
     def other_interface(self, attach: str, nic: NicSpec, mac: str, vm: VmSpec,
                         net: NetworkSpec, topo: Topology) -> InterfaceDef:
