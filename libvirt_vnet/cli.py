@@ -12,9 +12,11 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, NoReturn, Optional, Sequence
 
+from . import __version__
 from .errors import InputError, VnetError
 
 EX_USAGE = 64
+log = logging.getLogger("libvirt_vnet")
 
 EPILOG = """\
 exit status:
@@ -57,11 +59,22 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EX_USAGE, f"{self.prog}: error: {message}\n")
 
 
+def _version(text: str) -> Any:
+    """argparse type for --libvirt-version (a bad value is a command-line error)."""
+    from .errors import VnetError
+    from .features import LibvirtVersion
+
+    try:
+        return LibvirtVersion.parse(text)
+    except VnetError as exc:
+        raise argparse.ArgumentTypeError(f"{exc.message} ({exc.hint})") from None
+
+
 def _target(args: argparse.Namespace) -> Any:
-    from .features import DEFAULT_TARGET, LibvirtVersion
+    from .features import DEFAULT_TARGET
 
     if getattr(args, "libvirt_version", None):
-        return LibvirtVersion.parse(args.libvirt_version)
+        return args.libvirt_version
     if getattr(args, "connect", None):
         from . import virt
 
@@ -78,37 +91,99 @@ def _load(path: str) -> Any:
     return loader.load_file(path)
 
 
+def _each_file(paths: Sequence[str], work: Callable[[str], None]) -> int:
+    """Run ``work`` on every file; a failing file is reported with its name and the
+    others still run.  Returns the highest exit status."""
+    worst = 0
+    for path in paths:
+        try:
+            work(path)
+        except VnetError as exc:
+            if len(paths) > 1:
+                print(f"vnet: {path}: {exc.label}: {exc}", file=sys.stderr)
+            else:
+                print(f"vnet: {exc.label}: {exc}", file=sys.stderr)
+            worst = max(worst, exc.exit_code)
+    return worst
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     from .rendering import render
 
-    for path in args.topology:
+    target = _target(args)
+
+    def one(path: str) -> None:
         topo = _load(path)
-        rendering = render(topo, _target(args))
+        rendering = render(topo, target)
         nics = sum(len(vm.nics) for vm in topo.vms)
         print(f"{path}: ok — topology {topo.name!r}: {_n(len(rendering.networks), 'libvirt network')}, "
               f"{_n(len(topo.vms), 'VM')}, {_n(nics, 'NIC')} on {_n(len(topo.hosts), 'host')}; "
               f"target libvirt {rendering.target}")
-    return 0
+
+    return _each_file(args.topology, one)
+
+
+MANIFEST = ".vnet-rendered"
 
 
 def write_rendering(rendering: Any, out: Path) -> list[Path]:
-    """Write ``<out>/<host>/networks/<net>.xml`` and ``<out>/<host>/vms/<vm>/...``."""
-    written = []
+    """Write ``<out>/<host>/networks/<net>.xml`` and ``<out>/<host>/vms/<vm>/nicN.xml``
+    plus ``metadata.xml``.  Files a previous render into ``out`` wrote and this one does
+    not (a network removed from the topology) are deleted — only those, listed in
+    ``out/.vnet-rendered`` — so a loop over ``networks/*.xml`` never sees stale ones."""
+    files: dict[Path, str] = {}
     for rn in rendering.networks:
-        path = out / rn.host / "networks" / f"{rn.name}.xml"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(rn.xml, encoding="utf-8")
-        written.append(path)
+        files[Path(rn.host, "networks", f"{rn.name}.xml")] = rn.xml
     for vm in rendering.vms:
-        base = out / vm.host / "vms" / vm.name
-        base.mkdir(parents=True, exist_ok=True)
+        base = Path(vm.host, "vms", vm.name)
         for i, xml in enumerate(vm.interface_xml()):
-            (base / f"nic{i}.xml").write_text(xml, encoding="utf-8")
-            written.append(base / f"nic{i}.xml")
-        (base / "metadata.xml").write_text(vm.metadata_xml(), encoding="utf-8")
-        (base / "domain.xml").write_text(vm.domain_xml(), encoding="utf-8")
-        written += [base / "metadata.xml", base / "domain.xml"]
-    return written
+            files[base / f"nic{i}.xml"] = xml
+        files[base / "metadata.xml"] = vm.metadata_xml()
+    manifest = out / MANIFEST
+    try:
+        previous = {Path(line) for line in manifest.read_text(encoding="utf-8").splitlines() if line}
+    except OSError:
+        previous = set()
+    for rel, text in files.items():
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        (out / rel).write_text(text, encoding="utf-8")
+    for rel in sorted(previous - set(files)):
+        if ".." in rel.parts or rel.is_absolute():
+            continue  # not ours: never delete outside the folder
+        stale = out / rel
+        if stale.is_file():
+            log.info("removing %s: no longer rendered", stale)
+            stale.unlink()
+            for parent in stale.parents:
+                if parent == out or any(parent.iterdir()):
+                    break
+                parent.rmdir()
+    manifest.write_text("".join(f"{rel}\n" for rel in sorted(files)), encoding="utf-8")
+    return [out / rel for rel in files]
+
+
+def _next_steps(rendering: Any, topo: Any, out: Path, source: str) -> None:
+    nets = rendering.networks
+    print("next steps:")
+    for rn in nets[:8]:
+        uri = topo.host(rn.host).uri
+        print(f"  virsh -c {uri} net-define {out / rn.host / 'networks' / (rn.name + '.xml')}"
+              f" && virsh -c {uri} net-start {rn.name}")
+    if len(nets) > 8:
+        print(f"  ... and {len(nets) - 8} more networks under {out}/<host>/networks/")
+    for vm in rendering.vms[:3]:
+        uri = topo.host(vm.host).uri
+        print(f"  virsh -c {uri} dumpxml --inactive {vm.name} > {vm.name}.xml && "
+              f"vnet interfaces {source} {vm.name} --merge {vm.name}.xml > {vm.name}-vnet.xml && "
+              f"virsh -c {uri} define {vm.name}-vnet.xml")
+    if len(rendering.vms) > 3:
+        print(f"  ... the same for the other {len(rendering.vms) - 3} VMs")
+    plumbed = sorted({rn.topology_network for rn in nets
+                      if getattr(rn.definition.vnet_metadata, "objects", ())})
+    if plumbed:
+        print(f"note: {', '.join(plumbed)} need host plumbing libvirt does not create (VLAN "
+              "devices, bridges, veth links, described in each network's <vnet:network> "
+              "metadata); vnet does not build it yet: create it before net-start.")
 
 
 def cmd_render(args: argparse.Namespace) -> int:
@@ -116,18 +191,14 @@ def cmd_render(args: argparse.Namespace) -> int:
 
     topo = _load(args.topology)
     rendering = render(topo, _target(args))
-    out = Path(args.output)
-    written = write_rendering(rendering, out)
     if args.verify:
         from .verify import verify
 
         verify(rendering)
-    print(f"wrote {len(written)} files under {out}/ for libvirt {rendering.target}")
-    for rn in rendering.networks:
-        print(f"  virsh -c {topo.host(rn.host).uri} net-define "
-              f"{out / rn.host / 'networks' / (rn.name + '.xml')}")
-    if rendering.vms:
-        print("  per-VM NICs: virsh attach-device VM <out>/<host>/vms/VM/nicN.xml --config")
+    out = Path(args.output)
+    written = write_rendering(rendering, out)
+    print(f"wrote {_n(len(written), 'file')} under {out}/ for libvirt {rendering.target}")
+    _next_steps(rendering, topo, out, args.topology)
     return 0
 
 
@@ -135,16 +206,19 @@ def cmd_check(args: argparse.Namespace) -> int:
     from .rendering import render
     from .verify import verify
 
-    for path in args.topology:
+    target = _target(args)
+
+    def one(path: str) -> None:
         topo = _load(path)
-        rendering = render(topo, _target(args))
+        rendering = render(topo, target)
+        result = verify(rendering)
         if args.output:
             write_rendering(rendering, Path(args.output) / topo.name)
-        result = verify(rendering)
         print(f"{path}: ok — {_n(result.networks, 'network')} and {_n(result.domains, 'domain')} "
               f"valid against libvirt's RelaxNG schemas and accepted by libvirt's parser "
               f"(test:///default), target libvirt {rendering.target}")
-    return 0
+
+    return _each_file(args.topology, one)
 
 
 def cmd_import(args: argparse.Namespace) -> int:
@@ -196,9 +270,16 @@ def cmd_interfaces(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise InputError(f"cannot read: {exc.strerror}", path=args.merge) from None
         sys.stdout.write(rendered.merge_into(text, args.merge, force=args.force))
+    elif args.nic is not None:
+        docs = rendered.interface_xml()
+        if not 0 <= args.nic < len(docs):
+            raise InputError(f"VM {vm.name!r} has {_n(len(docs), 'NIC')}; --nic counts from 0",
+                             path=f"{vm.path}.nics")
+        sys.stdout.write(docs[args.nic])
     else:
-        sys.stdout.write("".join(rendered.interface_xml()))
-        sys.stdout.write(rendered.metadata_xml())
+        for i, xml in enumerate(rendered.interface_xml()):
+            sys.stdout.write(f"<!-- nic{i}: virsh attach-device {vm.name} FILE --config -->\n{xml}")
+        sys.stdout.write(f"<!-- vnet metadata (the hooks read it): -->\n{rendered.metadata_xml()}")
     return 0
 
 
@@ -209,7 +290,9 @@ def cmd_kinds(args: argparse.Namespace) -> int:
         driver = registry.driver_for(kind)
         print(f"{kind:12} {KIND_HELP.get(kind, type(driver).__doc__ or '')}")
         if args.verbose:
-            print(f"{'':12} keys: {', '.join(sorted(driver.keys))}")
+            from .loader import COMMON_KEYS
+
+            print(f"{'':12} keys: {', '.join(sorted(driver.keys | COMMON_KEYS))}")
             print(f"{'':12} NIC attach: {', '.join(driver.attach)} (default {driver.attach[0]})")
     return 0
 
@@ -225,7 +308,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 def _add_target(p: argparse.ArgumentParser) -> None:
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--libvirt-version", metavar="X.Y",
+    g.add_argument("--libvirt-version", metavar="X.Y", type=_version,
                    help="render for this libvirt release (default 9.0, Debian 12's); "
                    "features it lacks are refused, never dropped")
     g.add_argument("--connect", metavar="URI",
@@ -238,6 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
                 "network XML, domain interfaces, host plumbing.",
                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("-v", "--verbose", action="store_true", help="log what vnet does")
+    p.add_argument("--version", action="version", version=f"vnet (libvirt-vnet) {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     s = sub.add_parser("validate", help="check topology files and report problems",
@@ -282,11 +366,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("interfaces", help="print one VM's <interface> XML, or merge it "
                        "into a domain", description="Print the VM's <interface> elements "
-                       "and vnet's <metadata>, or with --merge the given domain XML with "
-                       "them merged in (NICs with the same MAC are replaced; everything else "
-                       "is kept).")
-    s.add_argument("topology")
-    s.add_argument("vm")
+                       "and vnet's <metadata>; with --nic N only that NIC (ready for virsh "
+                       "attach-device); with --merge the given domain XML with them merged in: "
+                       "NICs with the same MAC get vnet's parts replaced (source, model, "
+                       "VLAN, ...) and keep the rest (PCI address, boot order, filters); other "
+                       "NICs are added; nothing else in the domain changes.")
+    s.add_argument("topology", help="topology YAML file")
+    s.add_argument("vm", help="the VM's name under vms:")
+    s.add_argument("--nic", type=int, metavar="N", help="print only NIC N (0 is the first)")
     s.add_argument("--merge", metavar="DOMAIN.xml", help="domain XML to merge into "
                    "(e.g. from virsh dumpxml --inactive VM)")
     s.add_argument("--force", action="store_true",
@@ -294,11 +381,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_target(s)
     s.set_defaults(func=cmd_interfaces)
 
-    s = sub.add_parser("kinds", help="list network kinds")
+    s = sub.add_parser("kinds", help="list network kinds",
+                       description="List the network kinds (one driver each, including "
+                       "third-party ones registered under the libvirt_vnet.drivers entry point).")
     s.add_argument("-v", "--verbose", action="store_true", help="also list accepted keys")
     s.set_defaults(func=cmd_kinds)
 
-    s = sub.add_parser("schema", help="print the topology JSON Schema (for editors)")
+    s = sub.add_parser("schema", help="print the topology JSON Schema (for editors)",
+                       description="Print the JSON Schema of topology files.  Editors use it "
+                       "for completion and checks: put '# yaml-language-server: "
+                       "$schema=PATH' (from --path) on a topology's first line.")
     s.add_argument("--path", action="store_true", help="print only the file's path")
     s.set_defaults(func=cmd_schema)
     return p

@@ -151,10 +151,9 @@ def as_bool(value: Any, path: str) -> bool:
 def int_in(lo: int, hi: int, unit: str = "") -> Callable[[Any, str], int]:
     def conv(value: Any, path: str) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
-            if isinstance(value, str) and value.strip().isdigit():
-                value = int(value)
-            else:
-                raise InputError(f"expected a whole number, got {_kind(value)}", path=path)
+            hint = "write the number without quotes" if isinstance(value, str) \
+                and value.strip().isdigit() else None
+            raise InputError(f"expected a whole number, got {_kind(value)}", path=path, hint=hint)
         if not lo <= value <= hi:
             raise InputError(f"{value} is out of range {lo}..{hi}{unit}", path=path)
         return int(value)
@@ -231,7 +230,8 @@ def as_ifname(value: Any, path: str) -> str:
     text = as_str(value, path)
     problem = names.ifname_problem(text)
     if problem:
-        raise InputError(problem, path=path, hint="use the host's interface name, e.g. eth0")
+        raise InputError(problem, path=path,
+                         hint="Linux interface names: at most 15 letters, digits, '_', '.' or '-'")
     return text
 
 
@@ -347,6 +347,10 @@ def as_lease(value: Any, path: str) -> Lease:
 
 # ------------------------------------------------------------------ structured parts
 def load_vlan(value: Any, path: str) -> VlanDef:
+    if isinstance(value, str):
+        as_vid(value, path)  # explains a quoted number; anything else is no VLAN either
+        raise InputError(f"expected a VLAN id, a list of them or {{tags, trunk}}, got {_kind(value)}",
+                         path=path)
     if isinstance(value, int) and not isinstance(value, bool):
         return VlanDef(tags=(VlanTag(as_vid(value, path)),))
     if isinstance(value, (list, tuple)):
@@ -671,7 +675,7 @@ def default_range(subnet: IPNet, gateway: IPAddr) -> DhcpRange:
 
 
 def load_ip(d: Doc, subnet_key: str, gateway_key: str, dhcp_key: str,
-            dhcp_default: bool, extra: bool = True) -> Optional[IPDef]:
+            dhcp_default: bool, extra: bool = True, family: Optional[int] = None) -> Optional[IPDef]:
     """One ``<ip>`` from the keys ``subnet``/``gateway``/``dhcp`` (or their v6 twins)."""
     subnet = d.get(subnet_key, as_subnet)
     if subnet is None:
@@ -680,7 +684,11 @@ def load_ip(d: Doc, subnet_key: str, gateway_key: str, dhcp_key: str,
                 raise InputError(f"{key} needs {subnet_key}", path=d.sub(key))
         return None
     if subnet_key == "subnet6" and subnet.version != 6:
-        raise InputError(f"{subnet} is not an IPv6 subnet", path=d.sub(subnet_key))
+        raise InputError(f"{subnet} is not an IPv6 subnet", path=d.sub(subnet_key),
+                         hint="IPv4 subnets go in subnet")
+    if family == 4 and subnet.version != 4:
+        raise InputError(f"{subnet} is not an IPv4 subnet", path=d.sub(subnet_key),
+                         hint="IPv6 subnets go in subnet6 (with gateway6, dhcp6)")
     if subnet.num_addresses < 4 and subnet.version == 4:
         raise InputError(f"{subnet} is too small for a network with a gateway",
                          path=d.sub(subnet_key), hint="use a /30 or larger")
@@ -703,7 +711,7 @@ def load_ip(d: Doc, subnet_key: str, gateway_key: str, dhcp_key: str,
 
 def load_ips(d: Doc, l3: bool) -> tuple[IPDef, ...]:
     ips: list[IPDef] = []
-    v4 = load_ip(d, "subnet", "gateway", "dhcp", dhcp_default=l3)
+    v4 = load_ip(d, "subnet", "gateway", "dhcp", dhcp_default=l3, family=4)
     if v4 is not None:
         ips.append(v4)
     else:
@@ -756,11 +764,13 @@ def check_ips(ips: tuple[IPDef, ...], path: str) -> None:
             if net.version == 4 and (r.start == net.network_address or r.end == net.broadcast_address):
                 raise InputError("a DHCP range cannot include the network or broadcast address",
                                  path=where)
-        for h in ip.dhcp.hosts:
+        dhcp_key = "dhcp" if ip.interface.version == 4 else "dhcp6"
+        for i, h in enumerate(ip.dhcp.hosts):
+            where = f"{path}.{dhcp_key}.hosts[{i}].ip"
             if h.ip is not None and h.ip not in net:
-                raise InputError(f"DHCP host address {h.ip} is not inside {net}", path=path)
+                raise InputError(f"DHCP host address {h.ip} is not inside {net}", path=where)
             if h.ip == ip.interface.ip:
-                raise InputError(f"DHCP host address {h.ip} is the gateway", path=path)
+                raise InputError(f"DHCP host address {h.ip} is the gateway", path=where)
 
 
 # ------------------------------------------------------------------ network, vm, host
@@ -773,9 +783,21 @@ def _drivers() -> Any:
     return registry
 
 
+def _entry(name: str, value: Any, path: str, what: str, settings: set[str]) -> Doc:
+    """The mapping of one named entry; a scalar under a name that is really a setting
+    (``networks: {subnet: ...}``) is most often an indentation slip: say so."""
+    if not isinstance(value, Mapping) and value is not None and name in settings:
+        raise InputError(
+            f"expected a mapping (key: value pairs) for {what} {name!r}, got {_kind(value)}",
+            path=path, hint=f"{name!r} is a setting, not a {what} name: is it indented one "
+            f"level too little?")
+    return Doc(value, path, f"{what} {name!r}")
+
+
 def load_network(name: str, value: Any, path: str, host_names: tuple[str, ...]) -> NetworkSpec:
     registry = _drivers()
-    d = Doc(value, path, f"network {name!r}")
+    every_key = set(COMMON_KEYS).union(*(registry.driver_for(k).keys for k in registry.kinds()))
+    d = _entry(name, value, path, "network", every_key)
     as_name(name, path)
     kinds = registry.kinds()
     kind = d.need("kind", _choice("kind", kinds),
@@ -898,7 +920,7 @@ def _xml_fragment(value: Any, path: str) -> str:
 
 
 def load_host(name: str, value: Any, path: str) -> HostSpec:
-    d = Doc(value, path, f"host {name!r}")
+    d = _entry(name, value, path, "host", {"uri", "uplinks", "sriov"})
     as_name(name, path)
     uplinks = tuple(as_ifname(u, p) for u, p in each(d.get("uplinks", lambda v, p: v, []), d.sub("uplinks")))
     if len(set(uplinks)) != len(uplinks):
@@ -947,7 +969,7 @@ def load_nic(value: Any, path: str, index: int) -> NicSpec:
 
 
 def load_vm(name: str, value: Any, path: str, host_names: tuple[str, ...]) -> VmSpec:
-    d = Doc(value, path, f"vm {name!r}")
+    d = _entry(name, value, path, "VM", {"host", "nics", *NIC_KEYS})
     as_name(name, path)
     host = d.get("host", as_name)
     if host is None:

@@ -196,3 +196,43 @@ def test_import_refuses_loudly(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert main(["import", str(src)]) == 2
     err = capsys.readouterr().err
     assert "cannot import" in err and "<frob>" in err and "/network" in err
+
+
+def test_rerender_removes_only_what_it_wrote_before(good: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert main(["render", str(good), "-o", str(out)]) == 0
+    mine = out / "hv1" / "networks" / "v10.xml"
+    theirs = out / "hv1" / "networks" / "hand-written.xml"
+    theirs.write_text("<network/>")
+    assert mine.is_file()
+    good.write_text(GOOD.replace("  v10: {kind: vlan-bridge, uplink: eth0, vlan: 10}\n", "")
+                    .replace(", v10]", "]"))
+    assert main(["render", str(good), "-o", str(out)]) == 0
+    assert not mine.exists()                      # the network left the topology
+    assert theirs.read_text() == "<network/>"     # never ours: kept
+    assert (out / "hv1" / "networks" / "lan.xml").is_file()
+
+
+def test_several_files_each_reported(good: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(BAD)
+    r = vnet("validate", str(bad), str(good))
+    assert r.returncode == 2
+    assert f"vnet: {bad}: invalid topology" in r.stderr
+    assert f"{good}: ok" in r.stdout               # the good file after it was still checked
+
+
+def test_bad_version_is_a_usage_error(good: Path) -> None:
+    r = vnet("validate", str(good), "--libvirt-version", "abc")
+    assert r.returncode == 64 and "not a libvirt version" in r.stderr
+
+
+def test_importing_the_package_is_cheap() -> None:
+    """Hooks run on every VM start: the package itself must not pull in lxml, PyYAML or
+    libvirt; the API names load on first use."""
+    code = ("import sys, libvirt_vnet, libvirt_vnet.errors;"
+            "heavy = [m for m in ('lxml', 'yaml', 'libvirt', 'pyroute2') if m in sys.modules];"
+            "assert not heavy, heavy;"
+            "assert callable(libvirt_vnet.render) and 'lxml' in sys.modules")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr

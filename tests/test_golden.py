@@ -8,9 +8,10 @@ Layout of a case::
     tests/golden/<case>/expected/<host>/networks/<net>.xml
     tests/golden/<case>/expected/<host>/vms/<vm>/nic0.xml ... metadata.xml
 
-``domain.xml`` (the synthetic diskless test domain :func:`cli.write_rendering` also
-writes) is left out of the golden trees: it only repeats the NICs and metadata, and
-:func:`verify.verify` checks it against libvirt for every case.
+    tests/golden/<case>/expected/.vnet-rendered   the list of files written
+
+The minimal test domains that :func:`verify.verify` defines around each VM's NICs are
+not written; verify() checks them against libvirt for every case.
 
 To accept new output after an intended change, regenerate and review the diff::
 
@@ -65,18 +66,13 @@ def render_case(case: Path) -> Rendering:
     return render(loader.load_file(case / "topology.yaml"), case_target(case))
 
 
-def _is_golden_file(rel: Path) -> bool:
-    # <host>/vms/<vm>/domain.xml is not part of the golden trees (see module docstring)
-    return not (len(rel.parts) == 4 and rel.parts[1] == "vms" and rel.name == "domain.xml")
-
-
 def read_tree(root: Path) -> dict[str, bytes]:
     if not root.is_dir():
         return {}
     out = {}
     for p in sorted(root.rglob("*")):
         rel = p.relative_to(root)
-        if p.is_file() and _is_golden_file(rel):
+        if p.is_file():
             out[rel.as_posix()] = p.read_bytes()
     return out
 
@@ -181,10 +177,9 @@ def test_rendering_is_deterministic(case: Path, tmp_path: Path) -> None:
     first = render_tree(case, tmp_path / "a")
     second = render_tree(case, tmp_path / "b")
     assert first == second, tree_diff(first, second, "first")
-    # domain.xml too: the whole output of `vnet render` is stable
-    for host_vm in (tmp_path / "a").glob("*/vms/*"):
-        other = tmp_path / "b" / host_vm.relative_to(tmp_path / "a")
-        assert (host_vm / "domain.xml").read_bytes() == (other / "domain.xml").read_bytes()
+    # the test domains verify() defines are stable too
+    one, two = render_case(case), render_case(case)
+    assert [vm.domain_xml() for vm in one.vms] == [vm.domain_xml() for vm in two.vms]
 
 
 _RENDER_ALL = """
