@@ -88,6 +88,8 @@ class ErrorList(VnetError):
         self.errors = list(errors)
         first = self.errors[0]
         super().__init__(first.message, path=first.path, hint=first.hint)
+        if len({type(e) for e in self.errors}) == 1:
+            self.label = first.label  # e.g. "cannot import", narrower than its family's
 
     @staticmethod
     def of(errors: list[VnetError]) -> ErrorList:

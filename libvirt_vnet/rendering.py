@@ -7,6 +7,7 @@ elements and vnet's ``<metadata>`` element.  Drivers decide, :mod:`netxml` and
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 from lxml import etree
@@ -20,6 +21,8 @@ from .hostspec import DomainMeta, NicMeta
 from .netdef import InterfaceDef, NetworkDef
 from .spec import Topology, VmSpec
 from .templates import skeleton
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,8 @@ def render(topo: Topology, target: LibvirtVersion = DEFAULT_TARGET) -> Rendering
             errors.append(exc)
     if errors:
         raise ErrorList.of(errors)
+    log.info("rendered %d libvirt networks on %d hosts and %d VMs for libvirt %s",
+             len(networks), len(topo.hosts), len(vms), target)
     return Rendering(topology=topo, target=target, networks=tuple(networks), vms=tuple(vms))
 
 

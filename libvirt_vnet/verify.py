@@ -8,6 +8,7 @@ and libvirt's formatted XML is parsed back and compared with what vnet meant.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from dataclasses import dataclass
 
 from lxml import etree
@@ -16,6 +17,8 @@ from . import netxml, schemas, virt
 from .errors import ErrorList, LibvirtError, VnetError
 from .netdef import NetworkDef
 from .rendering import Rendering
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -121,4 +124,5 @@ def verify(rendering: Rendering) -> Verified:
                     virt.undefine_network(conn, name)
     if errors:
         raise ErrorList.of(errors)
+    log.info("libvirt %s accepted %d networks and %d domains unchanged", uri, n_net, len(domains))
     return Verified(networks=n_net, domains=len(domains))

@@ -236,3 +236,17 @@ def test_importing_the_package_is_cheap() -> None:
             "assert callable(libvirt_vnet.render) and 'lxml' in sys.modules")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
+
+
+def test_import_names_the_source_of_each_problem(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    a, b = tmp_path / "a.xml", tmp_path / "b.xml"
+    a.write_text(NAT_XML)
+    b.write_text(NAT_XML.replace("virbr5", "virbr6"))
+    assert main(["import", str(a), str(b)]) == 2
+    err = capsys.readouterr().err
+    assert f"{b}: network 'office-nat' is also in {a}" in err
+    b.write_text("<network><name>o</name><forward mode='bridge'/>"
+                 "<virtualport type='openvswitch'/></network>")
+    assert main(["import", str(b)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("vnet: cannot import: ") and f"{b} (as networks.o.bridge)" in err
