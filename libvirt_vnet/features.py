@@ -82,11 +82,15 @@ NETWORK_FEATURES = (
     Feature("<vlan> on a plain Linux bridge network", V(11, 0), _linux_bridge_vlan),
 )
 
-INTERFACE_FEATURES: tuple[tuple[str, LibvirtVersion, Callable[[InterfaceDef], bool]], ...] = (
-    ("<port isolated> on an interface", V(6, 1), lambda i: i.port_isolated is not None),
-    ("<mtu> on an interface", V(3, 1), lambda i: i.mtu is not None),
+#: (feature, since, used by (interface, kind of its topology network))
+INTERFACE_FEATURES: tuple[tuple[str, LibvirtVersion, Callable[[InterfaceDef, str], bool]], ...] = (
+    ("<port isolated> on an interface", V(6, 1), lambda i, k: i.port_isolated is not None),
+    ("<mtu> on an interface", V(3, 1), lambda i, k: i.mtu is not None),
+    # a VLAN tag on a guest port of a plain Linux bridge, named directly or through a
+    # bridge-kind libvirt network (Open vSwitch ports carry a virtualport)
     ("<vlan> on a Linux bridge interface", V(11, 0),
-     lambda i: i.type == "bridge" and i.vlan is not None and i.virtualport is None),
+     lambda i, k: i.vlan is not None and i.virtualport is None
+     and (i.type == "bridge" or k == "bridge")),
 )
 
 
@@ -105,8 +109,9 @@ def check_network(net: NetworkDef, target: LibvirtVersion, path: str) -> None:
         raise ErrorList.of(list(found))
 
 
-def check_interface(iface: InterfaceDef, target: LibvirtVersion, path: str) -> None:
+def check_interface(iface: InterfaceDef, kind: str, target: LibvirtVersion, path: str) -> None:
+    """Refuse (all at once) what a NIC on a network of ``kind`` uses beyond ``target``."""
     found = [_refuse("this NIC", name, since, target, path)
-             for name, since, used in INTERFACE_FEATURES if target < since and used(iface)]
+             for name, since, used in INTERFACE_FEATURES if target < since and used(iface, kind)]
     if found:
         raise ErrorList.of(list(found))

@@ -125,10 +125,7 @@ def render_vm(topo: Topology, vm: VmSpec, target: LibvirtVersion = DEFAULT_TARGE
         driver = registry.driver_for(net.kind)
         mac = macs[(vm.name, nic.index)]
         iface = driver.interface(nic, mac, vm, net, topo)
-        features.check_interface(iface, target, nic.path)
-        if net.kind == "bridge" and nic.vlan is not None and target < LibvirtVersion(11, 0):
-            features.check_interface(InterfaceDef(type="bridge", mac=mac, vlan=nic.vlan),
-                                     target, f"{nic.path}.vlan")
+        features.check_interface(iface, net.kind, target, nic.path)
         ifaces.append(iface)
         metas.append(NicMeta(mac=mac, network=net.name, kind=net.kind,
                              objects=driver.nic_objects(nic, mac, vm, net, topo)))
