@@ -15,7 +15,7 @@ from . import names
 from .assign import nic_macs, nics_by_network
 from .drivers import registry
 from .errors import InputError, VnetError
-from .spec import HostSpec, NetworkSpec, Topology
+from .spec import HostSpec, NetworkSpec, NicSpec, Topology
 
 IPNet = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
 
@@ -62,7 +62,8 @@ def check_topology(topo: Topology) -> list[VnetError]:
     return errors
 
 
-def _check_nic(topo, vm_name, host, nic, net: NetworkSpec, seen_ip, seen_vf) -> None:  # type: ignore[no-untyped-def]
+def _check_nic(topo: Topology, vm_name: str, host: str, nic: NicSpec, net: NetworkSpec,
+               seen_ip: dict[tuple[str, str], str], seen_vf: dict[str, str]) -> None:
     driver = registry.driver_for(net.kind)
     if not net.on_host(host):
         raise InputError(

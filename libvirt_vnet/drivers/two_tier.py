@@ -16,7 +16,7 @@ from typing import Optional
 from .. import names
 from ..errors import InputError
 from ..hostspec import HostBridge, HostObject, VethLink
-from ..netdef import ForwardMode, InterfaceDef, NetworkDef
+from ..netdef import ForwardDef, ForwardMode, InterfaceDef, NetworkDef
 from ..spec import AccessSwitch, NetworkSpec, NicSpec, Topology, VmSpec
 from ._l3 import L3_KEYS, L3Driver
 from .base import bridge_network, libvirt_bridge_name, nic_interface, port_flags
@@ -52,13 +52,8 @@ class TwoTierDriver(L3Driver):
     def needs_ip(self, net: NetworkSpec) -> bool:
         return (net.upstream or "nat") in ("nat", "route", "open")
 
-    @property
-    def forward_mode(self) -> Optional[ForwardMode]:  # type: ignore[override]
-        return None
-
-    def forward(self, net: NetworkSpec):  # type: ignore[no-untyped-def]
-        from ..netdef import ForwardDef
-
+    def forward(self, net: NetworkSpec) -> Optional[ForwardDef]:
+        """The aggregation network forwards as its ``upstream`` says."""
         mode = _MODES[net.upstream or "nat"]
         return None if mode is None else ForwardDef(mode=mode, dev=net.uplink, nat=net.nat)
 
