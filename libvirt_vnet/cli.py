@@ -40,7 +40,7 @@ KIND_HELP = {
     "open": "libvirt bridge + DHCP/DNS, no firewall rules added at all",
     "isolated": "libvirt bridge, no forwarding; without a subnet the host has no address",
     "bridge": "guests join an existing host bridge (e.g. br0 holding eth0)",
-    "vlan-bridge": "one 802.1Q VLAN of an uplink: VLAN device eth0.N + bridge, built by vnet",
+    "vlan-bridge": "one 802.1Q VLAN of an uplink: VLAN device eth0.N + bridge brN (host side)",
     "two-tier": "access bridges joined by veth to an aggregation network (NAT/route out)",
     "macvtap": "guests directly on uplinks: mode vepa (802.1Qbg), bridge, private, passthrough",
     "hostdev": "SR-IOV VF pool (by PF or VF PCI addresses), MAC/VLAN per VF",
@@ -331,7 +331,8 @@ def _add_target(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="vnet", description="Map a real network design onto libvirt: "
-                "network XML, domain interfaces, host plumbing.",
+                "network XML, domain interfaces, and the host plumbing they need (described "
+                "in their metadata; building it is not in this release).",
                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("-v", "--verbose", action="store_true", help="log what vnet does")
     p.add_argument("--version", action="version", version=f"vnet (libvirt-vnet) {__version__}")
