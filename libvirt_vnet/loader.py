@@ -783,6 +783,13 @@ def _drivers() -> Any:
     return registry
 
 
+@functools.cache
+def _all_network_keys() -> frozenset[str]:
+    """Every key any kind accepts (drivers are fixed for the life of the process)."""
+    registry = _drivers()
+    return frozenset(COMMON_KEYS).union(*(registry.driver_for(k).keys for k in registry.kinds()))
+
+
 def _entry(name: str, value: Any, path: str, what: str, settings: set[str]) -> Doc:
     """The mapping of one named entry; a scalar under a name that is really a setting
     (``networks: {subnet: ...}``) is most often an indentation slip: say so."""
@@ -796,8 +803,7 @@ def _entry(name: str, value: Any, path: str, what: str, settings: set[str]) -> D
 
 def load_network(name: str, value: Any, path: str, host_names: tuple[str, ...]) -> NetworkSpec:
     registry = _drivers()
-    every_key = set(COMMON_KEYS).union(*(registry.driver_for(k).keys for k in registry.kinds()))
-    d = _entry(name, value, path, "network", every_key)
+    d = _entry(name, value, path, "network", set(_all_network_keys()))
     as_name(name, path)
     kinds = registry.kinds()
     kind = d.need("kind", _choice("kind", kinds),
