@@ -70,6 +70,19 @@ class LibvirtError(VnetError):
     label = "libvirt"
 
 
+class HostError(VnetError):
+    """Changing the host failed (and was rolled back), or vnet's state cannot be used."""
+
+    exit_code = 6
+    label = "host"
+
+
+class ApplyError(HostError):
+    """A host change failed; what had been done was rolled back."""
+
+    label = "apply failed"
+
+
 class ImportRefused(InputError):
     """An existing libvirt document uses something vnet cannot represent faithfully."""
 

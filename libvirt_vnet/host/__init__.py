@@ -1,0 +1,17 @@
+"""Host plumbing: the kernel side of a topology (VLAN devices, bridges, veth links,
+bridge-port flags, the macvlan shim, SR-IOV VFs).
+
+Layers, importing one way:
+
+- :mod:`.snapshot` — what the kernel has, read once (sysfs, or netlink through
+  :mod:`.netlink`); plain frozen data.
+- :mod:`.actions` — small frozen actions; each describes itself, checks itself against
+  a snapshot, applies itself through a :class:`~.actions.Kernel` and leaves undo
+  records that teardown replays.
+- :mod:`.planner` — topology (drivers' host objects) → ordered list of actions.
+- :mod:`.state` — undo records, holders (reference counts) and the write-ahead
+  journal under ``/run/libvirt-vnet``, behind one file lock.
+- :mod:`.executor` — plan (dry run), apply (skip satisfied, roll back on failure,
+  verify with a bounded poll) and destroy.
+- :mod:`.netlink` — the only module that imports pyroute2.
+"""

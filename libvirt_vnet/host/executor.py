@@ -1,0 +1,395 @@
+"""Plan, apply and destroy host plumbing for one *holder* (a topology on a host, a
+network, a domain), with reference counts shared by all holders.
+
+``apply`` works like nmstate: take the lock, finish whatever a dead process left
+(:func:`recover`), read kernel state once, skip satisfied actions, apply the rest in
+order, verify with a bounded poll (netlink is asynchronous), then commit undo records
+and holds to the state — or, on any failure, undo what this run did, in reverse, and
+raise one :class:`~libvirt_vnet.errors.ApplyError` saying which step failed, why, and
+what was rolled back.  Objects the holder no longer needs are released; an object is
+removed only when its last holder lets go.
+
+The fast path: when sysfs shows every action satisfied and the holder's holds are
+already on record, nothing imports pyroute2 (the hooks' common case: a second VM on a
+VLAN whose bridge is up).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+from ..errors import ApplyError, ConflictError, ErrorList, VnetError
+from .actions import Action, Kernel, Planned, Undo, Verdict, replay
+from .snapshot import Snapshot, read_sysfs, sysfs_matches_netns
+from .state import Ledger, Store
+
+log = logging.getLogger("libvirt_vnet.host")
+
+KernelFactory = Callable[[], AbstractContextManager[Kernel]]
+
+
+def netlink_kernel() -> AbstractContextManager[Kernel]:
+    """The real kernel (imports pyroute2: only call when a change is needed)."""
+    from .netlink import NetlinkKernel
+
+    return NetlinkKernel()
+
+
+@dataclass(frozen=True)
+class Step:
+    sign: str  # + create, ~ change, = in place, - destroy, < release (others still hold it)
+    text: str
+    detail: str = ""
+    key: str = ""
+
+
+@dataclass(frozen=True)
+class Plan:
+    holder: str
+    steps: tuple[Step, ...]
+    source: str
+
+    def count(self, sign: str) -> int:
+        return sum(1 for s in self.steps if s.sign == sign)
+
+    @property
+    def empty(self) -> bool:
+        return not any(s.sign in "+~-" for s in self.steps)
+
+    def render(self, verbose: bool = False) -> str:
+        lines = []
+        for s in self.steps:
+            if s.sign in "=<" and not verbose:
+                continue
+            detail = f"  [{s.detail}]" if s.detail else ""
+            lines.append(f"  {'−' if s.sign == '-' else s.sign} {s.text}{detail}")
+        summary = (f"{self.count('+')} to create, {self.count('~')} to change, {self.count('-')} to destroy, "
+                   f"{self.count('=')} in place")
+        if self.empty:
+            lines.append(f"No changes: the host already matches ({summary}).")
+        else:
+            lines.append(f"Plan: {summary}.")
+        return "\n".join(lines)
+
+
+@dataclass
+class Result:
+    holder: str
+    changed: list[str] = field(default_factory=list)
+    in_place: int = 0
+    released: list[str] = field(default_factory=list)
+    #: the change was decided from sysfs alone (pyroute2 never imported)
+    fast_path: bool = False
+
+
+class _RunLog:
+    """Undo records of the current run: journaled before each kernel change."""
+
+    def __init__(self, store: Store):
+        self.store = store
+        self.records: list[tuple[str, Undo]] = []
+        self.key = ""
+
+    def record(self, undo: Undo) -> None:
+        self.store.journal.record(self.key, undo)
+        self.records.append((self.key, undo))
+
+    def cancel(self) -> None:
+        self.store.journal.cancel()
+        self.records.pop()
+
+    def for_key(self, key: str) -> list[Undo]:
+        return [u for k, u in self.records if k == key]
+
+
+def evaluate(actions: Sequence[Action], snap: Snapshot) -> list[Verdict]:
+    """Each action's verdict against one snapshot; all conflicts raised together."""
+    planned = Planned()
+    verdicts: list[Verdict] = []
+    errors: list[VnetError] = []
+    for act in actions:
+        try:
+            v = act.check(snap, planned)
+        except ConflictError as exc:
+            errors.append(exc)
+            v = Verdict("!")
+        if v.needed:
+            for token in act.provides():
+                planned[token] = act
+        verdicts.append(v)
+    if errors:
+        raise ErrorList.of(errors) if len(errors) > 1 else errors[0]
+    return verdicts
+
+
+def _names(actions: Sequence[Action]) -> set[str]:
+    out: set[str] = set()
+    for a in actions:
+        out |= a.names()
+    return out
+
+
+def _check_keys(actions: Sequence[Action]) -> None:
+    seen: dict[str, Action] = {}
+    for a in actions:
+        if a.key in seen and seen[a.key] != a:
+            raise ConflictError(f"the plan asks twice for {a.key} with different settings: "
+                                f"{seen[a.key].describe()} / {a.describe()}", path=a.describe())
+        seen[a.key] = a
+
+
+def _sysfs_snapshot(actions: Sequence[Action]) -> Optional[Snapshot]:
+    return read_sysfs(_names(actions)) if sysfs_matches_netns() else None
+
+
+def _shared_conflicts(actions: Sequence[Action], verdicts: Sequence[Verdict], ledger: Ledger,
+                      holder: str) -> None:
+    errors: list[VnetError] = []
+    for act in actions:
+        rec = ledger.objects.get(act.key)
+        others = ledger.others(holder, act.key)
+        if rec is not None and others and rec.want and rec.want != act.describe():
+            errors.append(ConflictError(
+                f"{act.key.split(':', 1)[1]} is shared with {', '.join(others)}, which want "
+                f"{rec.want!r}; this one wants {act.describe()!r}", path=act.describe(),
+                hint="make the topologies agree on the shared device, or destroy the other holder first"))
+    if errors:
+        raise ErrorList.of(errors) if len(errors) > 1 else errors[0]
+
+
+def recover(store: Store, ledger: Ledger, kernel_factory: KernelFactory) -> None:
+    """Finish what a process killed under the lock left: roll back its uncommitted apply
+    (journal), carry out its half-done teardown (``pending``)."""
+    jid, records = store.journal.read()
+    if store.journal.exists() and jid != ledger.committed and records:
+        log.warning("rolling back an interrupted apply (%d changes, journal %s)", len(records), jid)
+        with kernel_factory() as kernel:
+            _undo_all(kernel, [u for _, u in records])
+    store.journal.close(remove=True)
+    if ledger.pending:
+        log.warning("finishing an interrupted teardown (%d undo records)", len(ledger.pending))
+        with kernel_factory() as kernel:
+            _run_pending(kernel, store, ledger)
+
+
+def _undo_all(kernel: Kernel, undo: Sequence[Undo]) -> list[str]:
+    """Replay undo records in reverse; the problems (never raised: undo all we can)."""
+    problems = []
+    for rec in reversed(undo):
+        try:
+            replay(kernel, rec)
+        except (OSError, VnetError) as exc:
+            problems.append(f"{rec['op']} {rec.get('name') or rec.get('pf')}: {exc}")
+            log.error("undo %r failed: %s", rec, exc)
+    return problems
+
+
+def _run_pending(kernel: Kernel, store: Store, ledger: Ledger) -> list[str]:
+    problems = []
+    while ledger.pending:
+        rec = ledger.pending[0]
+        try:
+            replay(kernel, rec)
+        except (OSError, VnetError) as exc:
+            problems.append(f"{rec['op']} {rec.get('name') or rec.get('pf')}: {exc}")
+            log.error("teardown step %r failed: %s", rec, exc)
+        ledger.pending.pop(0)
+    store.save(ledger)
+    return problems
+
+
+def _hint_for(exc: BaseException) -> Optional[str]:
+    import errno
+
+    if isinstance(exc, OSError) and exc.errno in (errno.EPERM, errno.EACCES):
+        return "changing network devices needs root (CAP_NET_ADMIN)"
+    if isinstance(exc, OSError) and exc.errno == errno.EEXIST:
+        return "something else created that device meanwhile; run the command again to see it as a conflict"
+    return None
+
+
+def plan(actions: Sequence[Action], holder: str, *, store: Optional[Store] = None,
+         kernel_factory: KernelFactory = netlink_kernel) -> Plan:
+    """What ``apply`` would do (read-only: no lock, no change; works without root)."""
+    store = store or Store()
+    _check_keys(actions)
+    try:
+        ledger = store.load()
+    except VnetError:
+        ledger = Ledger()
+    snap = _sysfs_snapshot(actions)
+    verdicts = evaluate(actions, snap) if snap is not None else None
+    if verdicts is None or any(v.sign == "?" for v in verdicts):
+        with kernel_factory() as kernel:
+            snap = kernel.snapshot()
+        verdicts = evaluate(actions, snap)
+    assert snap is not None
+    _shared_conflicts(actions, verdicts, ledger, holder)
+    steps = [Step(v.sign, a.describe(), v.detail, a.key) for a, v in zip(actions, verdicts)]
+    keys = {a.key for a in actions}
+    for key in reversed(ledger.holders.get(holder, [])):
+        if key in keys:
+            continue
+        rec = ledger.objects.get(key)
+        others = ledger.others(holder, key)
+        text = rec.want if rec and rec.want else key
+        steps.append(Step("<" if others else "-", text,
+                          f"still used by {', '.join(others)}" if others else "no longer in the topology", key))
+    return Plan(holder=holder, steps=tuple(steps), source=snap.source)
+
+
+def apply(actions: Sequence[Action], holder: str, *, store: Optional[Store] = None,
+          kernel_factory: KernelFactory = netlink_kernel, verify_timeout: float = 3.0) -> Result:
+    """Make the host match ``actions`` for ``holder``; idempotent; all or nothing."""
+    store = store or Store()
+    _check_keys(actions)
+    result = Result(holder=holder)
+    with store.locked() as ledger:
+        if store.journal.exists() or ledger.pending:
+            recover(store, ledger, kernel_factory)
+        keys = [a.key for a in actions]
+        stale = [k for k in ledger.holders.get(holder, []) if k not in set(keys)]
+        snap = _sysfs_snapshot(actions)
+        if snap is not None and not stale:
+            verdicts = evaluate(actions, snap)
+            if all(v.sign == "=" for v in verdicts):
+                _shared_conflicts(actions, verdicts, ledger, holder)
+                if _hold_all(ledger, holder, actions, snap, None):
+                    store.save(ledger)
+                result.in_place = len(actions)
+                result.fast_path = True
+                log.info("%s: all %d host objects in place (sysfs)", holder, len(actions))
+                return result
+        with kernel_factory() as kernel:
+            snap = kernel.snapshot()
+            verdicts = evaluate(actions, snap)
+            _shared_conflicts(actions, verdicts, ledger, holder)
+            run = _RunLog(store)
+            store.journal.open(holder)
+            step = 0
+            try:
+                for act, v in zip(actions, verdicts):
+                    step += 1
+                    if not v.needed:
+                        continue
+                    run.key = act.key
+                    log.info("%s: %s %s %s", holder, v.sign, act.describe(), v.detail)
+                    act.apply(kernel, snap, run)
+                    result.changed.append(f"{v.sign} {act.describe()}")
+                step = 0
+                _verify(kernel, actions, verify_timeout)
+            except BaseException as exc:
+                problems = _undo_all(kernel, [u for _, u in run.records])
+                store.journal.close(remove=not problems)
+                if not isinstance(exc, (OSError, VnetError)):
+                    raise
+                raise _apply_error(exc, actions, step, run, problems) from exc
+            result.in_place = sum(1 for v in verdicts if v.sign == "=")
+            _hold_all(ledger, holder, actions, snap, run)
+            ledger.committed = store.journal.id
+            result.released = _release(ledger, holder, stale)
+            store.save(ledger)
+            store.journal.close(remove=True)
+            if ledger.pending:
+                problems = _run_pending(kernel, store, ledger)
+                if problems:
+                    raise ApplyError("applied, but releasing objects no longer in the topology failed: "
+                                     + "; ".join(problems))
+    return result
+
+
+def _apply_error(exc: BaseException, actions: Sequence[Action], step: int, run: _RunLog,
+                 problems: list[str]) -> ApplyError:
+    what = f"step {step} of {len(actions)} ({actions[step - 1].describe()})" if step else "verification"
+    rolled = f"rolled back {len(run.records)} change(s)" if run.records else "nothing had been changed"
+    if problems:
+        rolled += f"; could NOT undo: {'; '.join(problems)} (the journal is kept: the next run retries)"
+    reason = exc.message if isinstance(exc, VnetError) else (
+        exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc))
+    hint = exc.hint if isinstance(exc, VnetError) else _hint_for(exc)
+    return ApplyError(f"{what} failed: {reason}; {rolled}", hint=hint)
+
+
+def _hold_all(ledger: Ledger, holder: str, actions: Sequence[Action], snap: Snapshot,
+              run: Optional[_RunLog]) -> bool:
+    """Record ``holder``'s holds; ``True`` if the ledger changed."""
+    changed = False
+    for act in actions:
+        rec = ledger.objects.get(act.key)
+        undo = run.for_key(act.key) if run else []
+        if rec is None and not undo:
+            undo = act.adopt(snap)
+        if rec is not None and holder in rec.holders and not undo and rec.want == act.describe():
+            continue
+        ledger.hold(holder, act.key, undo, act.describe())
+        changed = True
+    return changed
+
+
+def _release(ledger: Ledger, holder: str, keys: Sequence[str]) -> list[str]:
+    released = []
+    for key in reversed(keys):
+        rec = ledger.objects.get(key)
+        undo = ledger.release(holder, key)
+        if undo:
+            ledger.pending.extend(undo)
+            released.append(rec.want if rec and rec.want else key)
+    return released
+
+
+def _verify(kernel: Kernel, actions: Sequence[Action], timeout: float) -> None:
+    """Netlink is asynchronous: poll until every action checks satisfied, or fail."""
+    deadline = time.monotonic() + timeout
+    delay = 0.005
+    while True:
+        snap = kernel.snapshot()
+        missing = []
+        for act in actions:
+            try:
+                v = act.check(snap, Planned())
+            except ConflictError as exc:
+                v = Verdict("!", exc.message)
+            if v.sign != "=":
+                missing.append(f"{act.describe()} [{v.detail or v.sign}]")
+        if not missing:
+            return
+        if time.monotonic() > deadline:
+            raise ApplyError(f"after applying, the kernel does not show: {'; '.join(missing[:3])}"
+                             + (f" (and {len(missing) - 3} more)" if len(missing) > 3 else ""),
+                             hint="something else on this host may be changing these devices "
+                             "(NetworkManager, systemd-networkd, udev rules)")
+        time.sleep(delay)
+        delay = min(delay * 2, 0.2)
+
+
+def destroy(holder: str, *, store: Optional[Store] = None,
+            kernel_factory: KernelFactory = netlink_kernel) -> Result:
+    """Release everything ``holder`` holds; remove what no other holder needs."""
+    store = store or Store()
+    result = Result(holder=holder)
+    with store.locked() as ledger:
+        if store.journal.exists() or ledger.pending:
+            recover(store, ledger, kernel_factory)
+        keys = list(ledger.holders.get(holder, []))
+        if not keys:
+            return result
+        result.released = _release(ledger, holder, keys)
+        store.save(ledger)  # first the intent (pending), then the kernel: a crash rolls forward
+        if ledger.pending:
+            with kernel_factory() as kernel:
+                problems = _run_pending(kernel, store, ledger)
+            if problems:
+                raise ApplyError(f"teardown of {holder} could not undo: {'; '.join(problems)}",
+                                 hint="the devices named are left as they are; remove them by hand if "
+                                 "nothing uses them")
+    return result
+
+
+def holders(store: Optional[Store] = None) -> dict[str, list[str]]:
+    """Holder → the object keys it holds (for ``vnet host-status``)."""
+    return dict((store or Store()).load().holders)

@@ -1,0 +1,209 @@
+"""Kernel state, read once: the links a plan talks about and their attributes.
+
+Two readers fill the same frozen :class:`Snapshot`: :func:`read_sysfs` (cheap, no
+pyroute2 import; what the hooks' fast path uses) and the netlink reader in
+:mod:`.netlink` (complete: link kinds, VFs, addresses).  sysfs cannot tell every kind
+(a veth looks like any other device) nor see VF settings or IP addresses; those fields
+are ``None`` there, and an action that needs them answers "unknown", which sends the
+executor to netlink.  This module never changes the host.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Optional
+
+SYSFS_NET = "/sys/class/net"
+IFF_UP = 0x1
+#: ``addr_assign_type``: the MAC was set by the user (pinned: a bridge keeps it)
+NET_ADDR_SET = 3
+
+
+@dataclass(frozen=True)
+class BridgeAttrs:
+    stp: bool
+    forward_delay: int  # centiseconds, as the kernel keeps it
+    group_fwd_mask: int
+    multicast_snooping: bool
+
+
+@dataclass(frozen=True)
+class PortAttrs:
+    hairpin: bool
+    isolated: Optional[bool]
+    learning: bool
+
+
+@dataclass(frozen=True)
+class VfState:
+    vf: int
+    mac: str
+    vlan: int
+    qos: int
+    spoofchk: Optional[bool]
+    trust: Optional[bool]
+    link_state: Optional[str]  # auto / enable / disable
+
+
+@dataclass(frozen=True)
+class Link:
+    name: str
+    index: int
+    mac: str
+    mtu: int
+    up: bool
+    alias: str = ""
+    #: ``None`` when the reader cannot tell (sysfs: veth, macvlan, dummy look alike)
+    kind: Optional[str] = None
+    master: Optional[str] = None
+    #: IFLA_LINK / iflink: the parent of a VLAN or macvlan, the peer of a veth
+    link: Optional[int] = None
+    vlan_id: Optional[int] = None
+    macvlan_mode: Optional[str] = None
+    mac_pinned: Optional[bool] = None
+    bridge: Optional[BridgeAttrs] = None
+    port: Optional[PortAttrs] = None
+    #: addresses as ``ip/prefix``; ``None`` when not read
+    addresses: Optional[tuple[str, ...]] = None
+    numvfs: Optional[int] = None
+    #: VF settings of a PF; ``None`` when not read
+    vfs: Optional[tuple[VfState, ...]] = None
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The links that matter, by name.  ``complete`` is true for the netlink reader:
+    then a missing name really is missing and unknown fields are really absent."""
+
+    links: dict[str, Link] = field(default_factory=dict)
+    complete: bool = False
+    source: str = "sysfs"
+
+    def get(self, name: str) -> Optional[Link]:
+        return self.links.get(name)
+
+    def by_index(self, index: Optional[int]) -> Optional[Link]:
+        if index is None:
+            return None
+        return next((lk for lk in self.links.values() if lk.index == index), None)
+
+    def ports_of(self, bridge: str) -> list[Link]:
+        return sorted((lk for lk in self.links.values() if lk.master == bridge), key=lambda lk: lk.index)
+
+
+def _read(path: str) -> Optional[str]:
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def _int(path: str) -> Optional[int]:
+    raw = _read(path)
+    try:
+        return int(raw, 0) if raw is not None else None
+    except ValueError:
+        return None
+
+
+def sysfs_matches_netns(root: str = SYSFS_NET) -> bool:
+    """Is the sysfs we see the one of our network namespace?  A process that entered a
+    namespace without remounting /sys (``unshare --net``) sees the old one: compare the
+    names with ``/proc/self/net/dev``, which always follows the calling process."""
+    try:
+        with open("/proc/self/net/dev") as f:
+            procnames = {line.split(":", 1)[0].strip() for line in f.readlines()[2:]}
+        return procnames == set(os.listdir(root))
+    except OSError:
+        return False
+
+
+def _kind(d: str, uevent: dict[str, str]) -> Optional[str]:
+    if os.path.isdir(f"{d}/bridge"):
+        return "bridge"
+    if os.path.exists(f"{d}/tun_flags"):
+        return "tun"
+    devtype = uevent.get("DEVTYPE")
+    if devtype in ("vlan", "macvtap", "macvlan", "bridge", "vxlan", "bond"):
+        return devtype
+    return None
+
+
+def _vlans() -> dict[str, tuple[int, str]]:
+    """VLAN devices of our namespace: name -> (id, parent), from /proc/self/net/vlan."""
+    out: dict[str, tuple[int, str]] = {}
+    try:
+        with open("/proc/self/net/vlan/config") as f:
+            for line in f.readlines()[2:]:
+                parts = [p.strip() for p in line.split("|")]
+                if len(parts) == 3 and parts[1].isdigit():
+                    out[parts[0]] = (int(parts[1]), parts[2])
+    except OSError:
+        pass
+    return out
+
+
+def vf_of_pci(pci: str) -> Optional[tuple[str, int]]:
+    """The PF name and VF index of the VF at PCI address ``pci`` (sysfs ``virtfn*``)."""
+    physfn = f"/sys/bus/pci/devices/{pci}/physfn"
+    try:
+        pfs = os.listdir(f"{physfn}/net")
+        for entry in os.listdir(physfn):
+            if entry.startswith("virtfn") and os.path.basename(os.readlink(f"{physfn}/{entry}")) == pci:
+                return pfs[0], int(entry[len("virtfn"):])
+    except (OSError, IndexError, ValueError):
+        return None
+    return None
+
+
+def read_link(name: str, root: str = SYSFS_NET, vlans: Optional[dict[str, tuple[int, str]]] = None) -> Optional[Link]:
+    """One link from sysfs, or ``None`` if it does not exist."""
+    d = f"{root}/{name}"
+    index = _int(f"{d}/ifindex")
+    if index is None:
+        return None
+    uevent = dict(line.split("=", 1) for line in (_read(f"{d}/uevent") or "").splitlines() if "=" in line)
+    iflink = _int(f"{d}/iflink")
+    master = os.path.basename(os.readlink(f"{d}/master")) if os.path.islink(f"{d}/master") else None
+    bridge = None
+    if os.path.isdir(f"{d}/bridge"):
+        bridge = BridgeAttrs(stp=(_int(f"{d}/bridge/stp_state") or 0) != 0,
+                             forward_delay=_int(f"{d}/bridge/forward_delay") or 0,
+                             group_fwd_mask=_int(f"{d}/bridge/group_fwd_mask") or 0,
+                             multicast_snooping=bool(_int(f"{d}/bridge/multicast_snooping")))
+    port = None
+    if os.path.isdir(f"{d}/brport"):
+        iso = _int(f"{d}/brport/isolated")
+        port = PortAttrs(hairpin=bool(_int(f"{d}/brport/hairpin_mode")),
+                         isolated=None if iso is None else bool(iso),
+                         learning=bool(_int(f"{d}/brport/learning")))
+    return Link(
+        name=name, index=index, mac=(_read(f"{d}/address") or "").lower(), mtu=_int(f"{d}/mtu") or 0,
+        up=bool((_int(f"{d}/flags") or 0) & IFF_UP), alias=_read(f"{d}/ifalias") or "",
+        kind=_kind(d, uevent), master=master, link=None if iflink == index else iflink,
+        vlan_id=(vlans or {}).get(name, (None, ""))[0],
+        mac_pinned=_int(f"{d}/addr_assign_type") == NET_ADDR_SET, bridge=bridge, port=port,
+        numvfs=_int(f"{d}/device/sriov_numvfs"),
+    )
+
+
+def read_sysfs(names: set[str], root: str = SYSFS_NET) -> Snapshot:
+    """The named links (and the ports of named bridges) from sysfs."""
+    links: dict[str, Link] = {}
+    vlans = _vlans()
+    for name in sorted(names):
+        lk = read_link(name, root, vlans)
+        if lk is None:
+            continue
+        links[name] = lk
+        if lk.bridge is not None:
+            try:
+                ports = os.listdir(f"{root}/{name}/brif")
+            except OSError:
+                ports = []
+            for p in ports:
+                if p not in links and (plk := read_link(p, root, vlans)) is not None:
+                    links[p] = plk
+    return Snapshot(links=links, complete=False, source="sysfs")

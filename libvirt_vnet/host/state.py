@@ -1,0 +1,227 @@
+"""What vnet did to this host, so that teardown replays it: holders, undo records and a
+write-ahead journal, under one file lock.
+
+Layout of the state directory (``/run/libvirt-vnet`` by default — tmpfs, so it is
+forgotten at reboot together with the devices it describes; ``VNET_STATE_DIR`` or
+``--state-dir`` moves it):
+
+- ``lock`` — ``flock``-ed for the whole of every apply and destroy, so concurrent hooks
+  and commands (libvirt may run hooks for several domains at once) see each other's
+  reference counts and never race on a device;
+- ``state.json`` — per object key (``link:br10``, ``master:eth0.10``, …): the holders
+  that need it and the undo records that remove it; per holder, its keys in order; the
+  undo records of released objects still to be carried out (``pending``).  Rewritten
+  atomically (temporary file, ``fsync``, ``rename``);
+- ``journal.jsonl`` — the undo records of the apply in progress, appended before each
+  kernel change.  A journal found at the start of the next operation belongs to a
+  process that died mid-apply: its records are replayed (that apply is rolled back)
+  before anything else happens.
+
+This module reads and writes files only; replaying records is the executor's job.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from ..errors import HostError
+from .actions import Undo
+
+DEFAULT_STATE_DIR = "/run/libvirt-vnet"
+VERSION = 1
+
+
+class StateError(HostError):
+    """The state directory cannot be used (permissions, a damaged file)."""
+
+    label = "host state"
+
+
+def state_dir(explicit: Optional[str] = None) -> str:
+    return explicit or os.environ.get("VNET_STATE_DIR") or DEFAULT_STATE_DIR
+
+
+@dataclass
+class ObjectRecord:
+    #: what the holders want of the object (the action's description): holders agree
+    want: str = ""
+    holders: list[str] = field(default_factory=list)
+    undo: list[Undo] = field(default_factory=list)
+
+
+@dataclass
+class Ledger:
+    """The loaded ``state.json``."""
+
+    objects: dict[str, ObjectRecord] = field(default_factory=dict)
+    holders: dict[str, list[str]] = field(default_factory=dict)
+    pending: list[Undo] = field(default_factory=list)
+    #: id of the last journal whose apply was committed into this state
+    committed: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": VERSION,
+            "committed": self.committed,
+            "objects": {k: {"want": o.want, "holders": o.holders, "undo": o.undo}
+                        for k, o in sorted(self.objects.items())},
+            "holders": self.holders,
+            "pending": self.pending,
+        }
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> Ledger:
+        if raw.get("version") != VERSION:
+            raise ValueError(f"unknown state version {raw.get('version')!r}")
+        return cls(
+            objects={k: ObjectRecord(want=v.get("want", ""), holders=list(v["holders"]), undo=list(v["undo"]))
+                     for k, v in raw["objects"].items()},
+            holders={k: list(v) for k, v in raw["holders"].items()},
+            pending=list(raw.get("pending", [])),
+            committed=str(raw.get("committed", "")),
+        )
+
+    def hold(self, holder: str, key: str, undo: list[Undo], want: str = "") -> None:
+        rec = self.objects.setdefault(key, ObjectRecord(want=want))
+        if want:
+            rec.want = want
+        if holder not in rec.holders:
+            rec.holders.append(holder)
+        rec.undo.extend(undo)
+        keys = self.holders.setdefault(holder, [])
+        if key not in keys:
+            keys.append(key)
+
+    def release(self, holder: str, key: str) -> list[Undo]:
+        """Drop ``holder``'s hold on ``key``; the undo records to carry out (reversed)
+        when it was the last holder, else nothing."""
+        keys = self.holders.get(holder, [])
+        if key in keys:
+            keys.remove(key)
+        if not keys:
+            self.holders.pop(holder, None)
+        rec = self.objects.get(key)
+        if rec is None:
+            return []
+        if holder in rec.holders:
+            rec.holders.remove(holder)
+        if rec.holders:
+            return []
+        del self.objects[key]
+        return list(reversed(rec.undo))
+
+    def others(self, holder: str, key: str) -> list[str]:
+        rec = self.objects.get(key)
+        return [h for h in rec.holders if h != holder] if rec else []
+
+
+class Journal:
+    """Append-only JSON lines: ``{"begin": holder, "id": ID}``, then
+    ``{"key": K, "undo": {...}}`` or ``{"cancel": true}``.
+    Appends survive the writer being killed (the page cache outlives the process; /run
+    does not outlive a reboot, and neither do the devices)."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.id = ""
+        self._fd: Optional[int] = None
+
+    def open(self, holder: str) -> str:
+        """Start the journal of one apply; its id goes into the state when it commits."""
+        self.id = f"{os.getpid()}-{time.time_ns()}"
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600)
+        self._write({"begin": holder, "id": self.id})
+        return self.id
+
+    def _write(self, obj: dict[str, Any]) -> None:
+        assert self._fd is not None
+        os.write(self._fd, (json.dumps(obj, separators=(",", ":")) + "\n").encode())
+
+    def record(self, key: str, undo: Undo) -> None:
+        self._write({"key": key, "undo": undo})
+
+    def cancel(self) -> None:
+        self._write({"cancel": True})
+
+    def close(self, remove: bool = True) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        if remove:
+            with suppress(FileNotFoundError):
+                os.unlink(self.path)
+
+    def read(self) -> tuple[str, list[tuple[str, Undo]]]:
+        """The id and records of an unfinished apply, in order (a torn last line is dropped)."""
+        out: list[tuple[str, Undo]] = []
+        jid = ""
+        try:
+            with open(self.path) as f:
+                lines = f.read().split("\n")
+        except FileNotFoundError:
+            return jid, out
+        for line in lines:
+            try:
+                obj = json.loads(line)
+            except ValueError:
+                continue
+            if "begin" in obj:
+                jid = str(obj.get("id", ""))
+            elif "undo" in obj:
+                out.append((obj["key"], obj["undo"]))
+            elif obj.get("cancel") and out:
+                out.pop()
+        return jid, out
+
+    def exists(self) -> bool:
+        return os.path.exists(self.path)
+
+
+class Store:
+    """The state directory."""
+
+    def __init__(self, root: Optional[str] = None):
+        self.root = state_dir(root)
+        self.journal = Journal(os.path.join(self.root, "journal.jsonl"))
+        self._path = os.path.join(self.root, "state.json")
+
+    @contextmanager
+    def locked(self) -> Iterator[Ledger]:
+        try:
+            os.makedirs(self.root, mode=0o700, exist_ok=True)
+            fd = os.open(os.path.join(self.root, "lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise StateError(f"cannot use the state directory {self.root}: {exc.strerror}",
+                             hint="run as root, or point --state-dir / VNET_STATE_DIR at a writable directory") from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield self.load()
+        finally:
+            os.close(fd)  # releases the lock
+
+    def load(self) -> Ledger:
+        try:
+            with open(self._path) as f:
+                return Ledger.from_json(json.load(f))
+        except FileNotFoundError:
+            return Ledger()
+        except (ValueError, KeyError, TypeError) as exc:
+            raise StateError(f"{self._path} is damaged: {exc}",
+                             hint="inspect it; removing it makes vnet forget what it created "
+                             "(devices stay, marked with ifalias vnet:…)") from exc
+
+    def save(self, ledger: Ledger) -> None:
+        tmp = f"{self._path}.tmp.{os.getpid()}"
+        with open(tmp, "w") as f:
+            json.dump(ledger.to_json(), f, indent=1, sort_keys=False)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self._path)
