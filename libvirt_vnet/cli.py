@@ -23,7 +23,8 @@ exit status:
   0  success
   1  other vnet error           3  unsupported by the target libvirt
   2  invalid topology/input     4  conflict with host state
-  5  libvirt refused or failed  64 bad command line
+  5  libvirt refused or failed  6  host change failed (rolled back)
+  64 bad command line
 
 A topology is a YAML file describing hosts, networks and VMs; `vnet kinds` lists the
 network kinds and `vnet schema` prints a JSON Schema for editors.  Example:
@@ -32,6 +33,8 @@ network kinds and `vnet schema` prints a JSON Schema for editors.  Example:
   vnet render office.yaml -o out/          # then: virsh net-define out/hv1/networks/lan.xml
   vnet check examples/*.yaml               # RelaxNG + libvirt's own parser, touches no host
   vnet import /etc/libvirt/qemu/networks/default.xml
+  vnet plan office.yaml --host hv1         # host plumbing: VLAN devices, bridges, veth, VFs
+  sudo vnet host-apply office.yaml --host hv1
 """
 
 KIND_HELP = {
@@ -46,6 +49,19 @@ KIND_HELP = {
     "hostdev": "SR-IOV VF pool (by PF or VF PCI addresses), MAC/VLAN per VF",
     "openvswitch": "guests on an Open vSwitch bridge, VLANs/trunks per portgroup (XML only)",
 }
+
+
+HOST_EPILOG = """\
+examples:
+  vnet plan office.yaml --host hv1          # what would change (read-only)
+  sudo vnet host-apply office.yaml --host hv1
+  sudo vnet host-status
+  sudo vnet host-destroy office.yaml --host hv1
+
+State lives in /run/libvirt-vnet (tmpfs: forgotten at reboot, like the devices).  Several
+topologies (and the libvirt hooks) may share a VLAN device or bridge: it is removed only
+when its last user is destroyed.
+"""
 
 
 def _n(count: int, noun: str) -> str:
@@ -319,6 +335,105 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def _host_of(topo: Any, host: Optional[str]) -> str:
+    names = [h.name for h in topo.hosts]
+    if host is None:
+        if len(names) == 1:
+            return str(names[0])
+        raise InputError(f"topology {topo.name!r} has {len(names)} hosts ({', '.join(names)})",
+                         hint="pick one with --host")
+    if host not in names:
+        raise InputError(f"topology {topo.name!r} has no host {host!r}", path="hosts",
+                         hint=f"hosts: {', '.join(names)}")
+    return host
+
+
+def _host_plan(args: argparse.Namespace) -> tuple[Any, str, list[Any], str]:
+    from .host import planner
+
+    topo = _load(args.topology)
+    host = _host_of(topo, args.host)
+    return topo, host, planner.topology_actions(topo, host), planner.holder_for(topo.name, host)
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from .host import executor
+    from .host.state import Store
+
+    topo, host, actions, holder = _host_plan(args)
+    result = executor.plan(actions, holder, store=Store(args.state_dir))
+    print(f"Host plan for topology {topo.name!r} on host {host!r} (read from {result.source}):")
+    print(result.render(verbose=args.verbose))
+    if not result.empty:
+        print(f"Apply it with: vnet host-apply {args.topology}" + (f" --host {host}" if args.host else ""))
+    return 0
+
+
+def cmd_host_apply(args: argparse.Namespace) -> int:
+    from .host import executor
+    from .host.state import Store
+
+    topo, host, actions, holder = _host_plan(args)
+    result = executor.apply(actions, holder, store=Store(args.state_dir))
+    for line in result.changed:
+        print(f"  {line}")
+    for text in result.released:
+        print(f"  − {text}")
+    print(f"{holder}: {_n(len(result.changed), 'change')}, {_n(len(result.released), 'object')} removed, "
+          f"{result.in_place} already in place.")
+    if not actions:
+        print(f"(topology {topo.name!r} needs no host plumbing on {host}: libvirt builds its networks)")
+    return 0
+
+
+def cmd_host_destroy(args: argparse.Namespace) -> int:
+    from .host import executor
+    from .host.state import Store
+
+    if args.topology.endswith((".yaml", ".yml")) or args.topology == "-":
+        topo = _load(args.topology)
+        host = _host_of(topo, args.host)
+        from .host import planner
+
+        holder = planner.holder_for(topo.name, host)
+    else:
+        holder = args.topology
+    result = executor.destroy(holder, store=Store(args.state_dir))
+    if not result.released and not executor.holders(Store(args.state_dir)).get(holder):
+        print(f"{holder}: nothing held" + ("" if result.released else " (already clean)"))
+    for text in result.released:
+        print(f"  − {text}")
+    if result.released:
+        print(f"{holder}: {_n(len(result.released), 'object')} removed; objects other holders still use are kept.")
+    return 0
+
+
+def cmd_host_status(args: argparse.Namespace) -> int:
+    from .host.state import Store
+
+    store = Store(args.state_dir)
+    ledger = store.load()
+    if not ledger.holders:
+        print(f"No host plumbing recorded in {store.root}.")
+    for holder, keys in sorted(ledger.holders.items()):
+        print(f"{holder}:")
+        for key in keys:
+            rec = ledger.objects.get(key)
+            shared = [h for h in (rec.holders if rec else []) if h != holder]
+            note = f"  (shared with {', '.join(shared)})" if shared else ""
+            print(f"  {rec.want if rec and rec.want else key}{note}")
+    if ledger.pending:
+        print(f"{len(ledger.pending)} teardown step(s) pending: the next vnet host command finishes them.")
+    return 0
+
+
+def _add_host_args(p: argparse.ArgumentParser, topology_help: str) -> None:
+    p.add_argument("topology", help=topology_help)
+    p.add_argument("--host", help="which of the topology's hosts this machine is (needed when it has several)")
+    p.add_argument("--state-dir", metavar="DIR", help="where vnet records what it created "
+                   "(default $VNET_STATE_DIR or /run/libvirt-vnet)")
+
+
 def _add_target(p: argparse.ArgumentParser) -> None:
     g = p.add_mutually_exclusive_group()
     g.add_argument("--libvirt-version", metavar="X.Y", type=_version,
@@ -331,8 +446,8 @@ def _add_target(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="vnet", description="Map a real network design onto libvirt: "
-                "network XML, domain interfaces, and the host plumbing they need (described "
-                "in their metadata; building it is not in this release).",
+                "network XML, domain interfaces, and the host plumbing they need (VLAN devices, "
+                "bridges, veth links, port flags, SR-IOV VFs; built through netlink).",
                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("-v", "--verbose", action="store_true", help="log what vnet does")
     p.add_argument("--version", action="version", version=f"vnet (libvirt-vnet) {__version__}")
@@ -407,6 +522,44 @@ def build_parser() -> argparse.ArgumentParser:
                        "$schema=PATH' (from --path) on a topology's first line.")
     s.add_argument("--path", action="store_true", help="print only the file's path")
     s.set_defaults(func=cmd_schema)
+
+    s = sub.add_parser("plan", help="show what host-apply would change on this host",
+                       description="Compare what the topology needs on this host (VLAN devices, "
+                       "bridges with pinned MACs, veth links, bridge-port flags, the macvlan "
+                       "shim, SR-IOV VF counts and VF settings) with the kernel's current state, "
+                       "and print the difference: + create, ~ change, − destroy (objects this "
+                       "topology no longer needs).  Read-only; works without root.  With -v also "
+                       "what is already in place.", epilog=HOST_EPILOG,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_host_args(s, "topology YAML file")
+    s.add_argument("-v", "--verbose", action="store_true", help="also list objects already in place")
+    s.set_defaults(func=cmd_plan)
+
+    s = sub.add_parser("host-apply", help="build the host plumbing a topology needs",
+                       description="Make this host match the topology's plan (see `vnet plan`) "
+                       "through netlink: skip what is in place, apply the rest in order, verify, "
+                       "and record how to undo it.  All or nothing: on a failure everything this "
+                       "run changed is rolled back.  Running it again changes nothing.  Devices "
+                       "vnet creates carry the ifalias vnet:<topology>:<name>; devices that exist "
+                       "and are not vnet's are never replaced (a conflict is reported instead).",
+                       epilog=HOST_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_host_args(s, "topology YAML file")
+    s.set_defaults(func=cmd_host_apply)
+
+    s = sub.add_parser("host-destroy", help="remove the host plumbing host-apply built",
+                       description="Release what host-apply recorded for this topology on this "
+                       "host and undo it (delete vnet's devices, give uplinks back) — except "
+                       "objects another topology, network or VM still uses: those stay until "
+                       "their last user lets go.  Only devices that still carry vnet's mark are "
+                       "deleted.", epilog=HOST_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_host_args(s, "topology YAML file, or a holder name from host-status")
+    s.set_defaults(func=cmd_host_destroy)
+
+    s = sub.add_parser("host-status", help="list the host plumbing vnet holds, by holder",
+                       description="List what vnet created or changed on this host, per holder "
+                       "(topology@host, network, domain), and what is shared.")
+    s.add_argument("--state-dir", metavar="DIR", help="state directory (default $VNET_STATE_DIR or /run/libvirt-vnet)")
+    s.set_defaults(func=cmd_host_status)
     return p
 
 

@@ -22,8 +22,9 @@ This module does not import pyroute2; :mod:`.netlink` implements :class:`Kernel`
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Protocol
 
 from ..errors import ConflictError
@@ -119,6 +120,13 @@ class Action:
 
     #: the link this action creates, if any
     creates: Optional[str] = None
+    #: where in the topology the action comes from (error messages); not part of equality
+    origin: str = ""
+
+    def placed(self, origin: str) -> Action:
+        """This action, remembering where in the topology it comes from."""
+        new: Action = dataclasses.replace(self, origin=origin)  # type: ignore[type-var]
+        return new
 
     def names(self) -> set[str]:
         """Links whose state the check reads."""
@@ -169,6 +177,7 @@ class EnsureVlanLink(Action):
     vid: int
     mark: str
     mtu: Optional[int] = None
+    origin: str = field(default="", compare=False)
 
     @property
     def key(self) -> str:
@@ -241,6 +250,7 @@ class EnsureBridge(Action):
     mtu: Optional[int] = None
     group_fwd_mask: Optional[int] = None
     multicast_snooping: Optional[bool] = None
+    origin: str = field(default="", compare=False)
 
     @property
     def key(self) -> str:
@@ -322,6 +332,7 @@ class EnsureVethPair(Action):
     peer: str
     mark: str
     mtu: Optional[int] = None
+    origin: str = field(default="", compare=False)
 
     @property
     def key(self) -> str:
@@ -381,6 +392,7 @@ class EnsureTap(Action):
     name: str
     mac: Optional[str]
     mark: str
+    origin: str = field(default="", compare=False)
 
     @property
     def key(self) -> str:
@@ -426,6 +438,7 @@ class SetMaster(Action):
     device: str
     bridge: str
     up: Optional[bool] = True
+    origin: str = field(default="", compare=False)
 
     @property
     def key(self) -> str:
@@ -498,6 +511,7 @@ class SetPortFlags(Action):
     learning: Optional[bool] = None
     #: ports left alone (the uplinks the plan enslaves)
     skip: tuple[str, ...] = ()
+    origin: str = field(default="", compare=False)
 
     @property
     def key(self) -> str:
@@ -561,6 +575,7 @@ class EnsureMacvlan(Action):
     mark: str
     mode: str = "bridge"
     address: Optional[str] = None  # ip/prefix
+    origin: str = field(default="", compare=False)
 
     @property
     def key(self) -> str:
@@ -625,6 +640,7 @@ class EnsureNumVfs(Action):
 
     pf: str
     count: int
+    origin: str = field(default="", compare=False)
 
     @property
     def key(self) -> str:
@@ -675,6 +691,7 @@ class SetVf(Action):
     trust: Optional[bool] = None
     spoofchk: Optional[bool] = None
     link_state: Optional[str] = None
+    origin: str = field(default="", compare=False)
 
     def _where(self) -> str:
         if self.vf is not None:

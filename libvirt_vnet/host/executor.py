@@ -116,9 +116,11 @@ def evaluate(actions: Sequence[Action], snap: Snapshot) -> list[Verdict]:
         try:
             v = act.check(snap, planned)
         except ConflictError as exc:
+            if act.origin:
+                exc.path = f"{act.origin} → {exc.path}" if exc.path else act.origin
             errors.append(exc)
             v = Verdict("!")
-        if v.needed:
+        if v.needed or v.sign == "!":  # a conflicting object counts as planned: no cascade of errors
             for token in act.provides():
                 planned[token] = act
         verdicts.append(v)

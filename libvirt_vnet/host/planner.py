@@ -47,7 +47,7 @@ def holder_for(topology: str, host: str) -> str:
     return f"topology:{topology}@{host}"
 
 
-def actions_for(objects: Iterable[HostObject], topology: str) -> list[Action]:
+def actions_for(objects: Iterable[HostObject], topology: str, origin: str = "") -> list[Action]:
     """Actions for host objects, in order; an object listed twice (two NICs on one
     VLAN) gives its actions once."""
     objects = list(objects)
@@ -86,6 +86,8 @@ def actions_for(objects: Iterable[HostObject], topology: str) -> list[Action]:
                              trust=obj.trust, spoofchk=obj.spoofchk, link_state=obj.link_state))
         else:  # pragma: no cover - a new host object without a mapping is a programming error
             raise TypeError(f"no host action for {obj!r}")
+    if origin:
+        out = [a.placed(origin) for a in out]
     return _dedupe(out)
 
 
@@ -105,16 +107,18 @@ def topology_actions(topo: Topology, host: str) -> list[Action]:
     from a pool are known only when libvirt picks one: the qemu hook sets those.)"""
     hspec = topo.host(host)
     actions: list[Action] = [EnsureNumVfs(pf=pf.name, count=pf.vfs) for pf in hspec.sriov]
-    objects: list[HostObject] = []
+    for pf, act in zip(hspec.sriov, actions):
+        actions[actions.index(act)] = act.placed(f"{hspec.path}.sriov.{pf.name}")
     macs = nic_macs(topo)
     for net in topo.networks_on(host):
-        objects.extend(registry.driver_for(net.kind).host_objects(net, topo, host))
+        actions += actions_for(registry.driver_for(net.kind).host_objects(net, topo, host), topo.name, net.path)
     for vm in topo.vms:
         if vm.host != host:
             continue
         for nic in vm.nics:
             net = topo.network(nic.network)
-            for obj in registry.driver_for(net.kind).nic_objects(nic, macs[(vm.name, nic.index)], vm, net, topo):
-                if isinstance(obj, VfConfig) and obj.address:
-                    objects.append(obj)
-    return actions + actions_for(objects, topo.name)
+            objs = [obj for obj in registry.driver_for(net.kind).nic_objects(nic, macs[(vm.name, nic.index)], vm,
+                                                                            net, topo)
+                    if isinstance(obj, VfConfig) and obj.address]
+            actions += actions_for(objs, topo.name, nic.path)
+    return _dedupe(actions)
