@@ -197,9 +197,12 @@ def _next_steps(rendering: Any, topo: Any, out: Path, source: str) -> None:
     plumbed = sorted({rn.topology_network for rn in nets
                       if getattr(rn.definition.vnet_metadata, "objects", ())})
     if plumbed:
+        hosts = sorted({rn.host for rn in nets if rn.topology_network in plumbed})
         print(f"note: {', '.join(plumbed)} need host plumbing libvirt does not create (VLAN "
               "devices, bridges, veth links, described in each network's <vnet:network> "
-              "metadata); vnet does not build it yet: create it before net-start.")
+              "metadata); build it first, on each host, as root:")
+        for host in hosts:
+            print(f"  vnet host-apply {source} --host {host}")
 
 
 def cmd_render(args: argparse.Namespace) -> int:

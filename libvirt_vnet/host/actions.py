@@ -751,7 +751,8 @@ class SetVf(Action):
                         "spoofchk": st.spoofchk, "link_state": st.link_state}
 
     def check(self, snap: Snapshot, planned: Planned) -> Verdict:
-        if self.pf and f"vfs:{self.pf}" in planned:
+        if (self.pf and f"vfs:{self.pf}" in planned) or (
+                self.pf is None and any(k.startswith("vfs:") for k in planned)):
             return Verdict("~", "after the VFs are created")
         got = self._state(snap)
         if got is None:
