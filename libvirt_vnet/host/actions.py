@@ -23,6 +23,7 @@ This module does not import pyroute2; :mod:`.netlink` implements :class:`Kernel`
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Protocol
@@ -750,6 +751,18 @@ class SetVf(Action):
         return pf, vf, {"mac": st.mac, "vlan": st.vlan, "qos": st.qos, "trust": st.trust,
                         "spoofchk": st.spoofchk, "link_state": st.link_state}
 
+    def _await_vfs(self, kernel: Kernel, timeout: float = 5.0) -> Snapshot:
+        """A fresh snapshot; VFs created a moment ago (sriov_numvfs) appear asynchronously,
+        so wait for the PF to list them, a bounded time."""
+        deadline = time.monotonic() + timeout
+        while True:
+            snap = kernel.snapshot({self.pf} if self.pf else None)
+            lk = snap.get(self.pf) if self.pf else None
+            ready = lk is not None and lk.vfs is not None and (self.vf is None or len(lk.vfs) > self.vf)
+            if ready or self.pf is None or time.monotonic() > deadline:
+                return snap
+            time.sleep(0.05)
+
     def check(self, snap: Snapshot, planned: Planned) -> Verdict:
         if (self.pf and f"vfs:{self.pf}" in planned) or (
                 self.pf is None and any(k.startswith("vfs:") for k in planned)):
@@ -763,8 +776,8 @@ class SetVf(Action):
 
     def apply(self, kernel: Kernel, snap: Snapshot, rec: Recorder) -> None:
         lk = snap.get(self.pf) if self.pf else None
-        if lk is None or lk.vfs is None:
-            snap = kernel.snapshot({self.pf} if self.pf else None)
+        if lk is None or lk.vfs is None or (self.vf is not None and len(lk.vfs) <= self.vf):
+            snap = self._await_vfs(kernel)
         got = self._state(snap)
         assert got is not None
         pf, vf, have = got
