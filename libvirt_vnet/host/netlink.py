@@ -19,7 +19,17 @@ from typing import Any, Optional
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
-from .snapshot import BridgeAttrs, Link, PortAttrs, Snapshot, VfState, read_link, sysfs_matches_netns
+from .snapshot import (
+    NET_ADDR_SET,
+    SYSFS_NET,
+    BridgeAttrs,
+    Link,
+    PortAttrs,
+    Snapshot,
+    VfState,
+    read_int,
+    sysfs_matches_netns,
+)
 
 _LINK_STATES = {0: "auto", 1: "enable", 2: "disable"}
 _LINK_STATE_CODES = {v: k for k, v in _LINK_STATES.items()}
@@ -141,7 +151,12 @@ class NetlinkKernel:
         if master is not None and master not in names_by_index:
             with suppress(NetlinkError):
                 names_by_index[master] = self.ipr.link("get", index=master)[0].get("IFLA_IFNAME")
-        sys = read_link(name) if self._sysfs_ok else None
+        mac_pinned = numvfs = None
+        if self._sysfs_ok:  # two facts netlink does not carry (6.1): read only where they matter
+            if kind == "bridge":
+                mac_pinned = read_int(f"{SYSFS_NET}/{name}/addr_assign_type") == NET_ADDR_SET
+            elif kind is None:
+                numvfs = read_int(f"{SYSFS_NET}/{name}/device/sriov_numvfs")
         link = m.get("IFLA_LINK")
         return Link(
             name=name, index=m["index"], mac=str(m.get("IFLA_ADDRESS") or "").lower(),
@@ -150,9 +165,9 @@ class NetlinkKernel:
             link=None if link in (None, m["index"]) else int(link),
             vlan_id=data.get("IFLA_VLAN_ID") if kind == "vlan" else None,
             macvlan_mode=data.get("IFLA_MACVLAN_MODE") if kind in ("macvlan", "macvtap") else None,
-            mac_pinned=sys.mac_pinned if sys else None, bridge=bridge, port=port,
+            mac_pinned=mac_pinned, bridge=bridge, port=port,
             addresses=tuple(addrs.get(m["index"], ())),
-            numvfs=sys.numvfs if sys else m.get("IFLA_NUM_VF"),
+            numvfs=numvfs,
             vfs=_vfs(m),
         )
 

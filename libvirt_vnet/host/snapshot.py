@@ -100,7 +100,7 @@ def _read(path: str) -> Optional[str]:
         return None
 
 
-def _int(path: str) -> Optional[int]:
+def read_int(path: str) -> Optional[int]:
     raw = _read(path)
     try:
         return int(raw, 0) if raw is not None else None
@@ -161,31 +161,31 @@ def vf_of_pci(pci: str) -> Optional[tuple[str, int]]:
 def read_link(name: str, root: str = SYSFS_NET, vlans: Optional[dict[str, tuple[int, str]]] = None) -> Optional[Link]:
     """One link from sysfs, or ``None`` if it does not exist."""
     d = f"{root}/{name}"
-    index = _int(f"{d}/ifindex")
+    index = read_int(f"{d}/ifindex")
     if index is None:
         return None
     uevent = dict(line.split("=", 1) for line in (_read(f"{d}/uevent") or "").splitlines() if "=" in line)
-    iflink = _int(f"{d}/iflink")
+    iflink = read_int(f"{d}/iflink")
     master = os.path.basename(os.readlink(f"{d}/master")) if os.path.islink(f"{d}/master") else None
     bridge = None
     if os.path.isdir(f"{d}/bridge"):
-        bridge = BridgeAttrs(stp=(_int(f"{d}/bridge/stp_state") or 0) != 0,
-                             forward_delay=_int(f"{d}/bridge/forward_delay") or 0,
-                             group_fwd_mask=_int(f"{d}/bridge/group_fwd_mask") or 0,
-                             multicast_snooping=bool(_int(f"{d}/bridge/multicast_snooping")))
+        bridge = BridgeAttrs(stp=(read_int(f"{d}/bridge/stp_state") or 0) != 0,
+                             forward_delay=read_int(f"{d}/bridge/forward_delay") or 0,
+                             group_fwd_mask=read_int(f"{d}/bridge/group_fwd_mask") or 0,
+                             multicast_snooping=bool(read_int(f"{d}/bridge/multicast_snooping")))
     port = None
     if os.path.isdir(f"{d}/brport"):
-        iso = _int(f"{d}/brport/isolated")
-        port = PortAttrs(hairpin=bool(_int(f"{d}/brport/hairpin_mode")),
+        iso = read_int(f"{d}/brport/isolated")
+        port = PortAttrs(hairpin=bool(read_int(f"{d}/brport/hairpin_mode")),
                          isolated=None if iso is None else bool(iso),
-                         learning=bool(_int(f"{d}/brport/learning")))
+                         learning=bool(read_int(f"{d}/brport/learning")))
     return Link(
-        name=name, index=index, mac=(_read(f"{d}/address") or "").lower(), mtu=_int(f"{d}/mtu") or 0,
-        up=bool((_int(f"{d}/flags") or 0) & IFF_UP), alias=_read(f"{d}/ifalias") or "",
+        name=name, index=index, mac=(_read(f"{d}/address") or "").lower(), mtu=read_int(f"{d}/mtu") or 0,
+        up=bool((read_int(f"{d}/flags") or 0) & IFF_UP), alias=_read(f"{d}/ifalias") or "",
         kind=_kind(d, uevent), master=master, link=None if iflink == index else iflink,
         vlan_id=(vlans or {}).get(name, (None, ""))[0],
-        mac_pinned=_int(f"{d}/addr_assign_type") == NET_ADDR_SET, bridge=bridge, port=port,
-        numvfs=_int(f"{d}/device/sriov_numvfs"),
+        mac_pinned=read_int(f"{d}/addr_assign_type") == NET_ADDR_SET, bridge=bridge, port=port,
+        numvfs=read_int(f"{d}/device/sriov_numvfs"),
     )
 
 

@@ -187,8 +187,9 @@ class Journal:
 class Store:
     """The state directory."""
 
-    def __init__(self, root: Optional[str] = None):
+    def __init__(self, root: Optional[str] = None, lock_timeout: float = 120.0):
         self.root = state_dir(root)
+        self.lock_timeout = lock_timeout
         self.journal = Journal(os.path.join(self.root, "journal.jsonl"))
         self._path = os.path.join(self.root, "state.json")
 
@@ -201,10 +202,29 @@ class Store:
             raise StateError(f"cannot use the state directory {self.root}: {exc.strerror}",
                              hint="run as root, or point --state-dir / VNET_STATE_DIR at a writable directory") from exc
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            self._acquire(fd)
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
             yield self.load()
         finally:
             os.close(fd)  # releases the lock
+
+    def _acquire(self, fd: int) -> None:
+        """``flock`` with a deadline: a hook must never wait forever on a stuck process."""
+        deadline = time.monotonic() + self.lock_timeout
+        delay = 0.002
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+                    raise StateError(
+                        f"{self.root}/lock is still held after {self.lock_timeout:.0f} s (by pid {holder})",
+                        hint="another vnet command or hook is running or stuck; check that process") from None
+                time.sleep(delay)
+                delay = min(delay * 2, 0.05)
 
     def load(self) -> Ledger:
         try:
