@@ -198,11 +198,18 @@ def _next_steps(rendering: Any, topo: Any, out: Path, source: str) -> None:
                       if getattr(rn.definition.vnet_metadata, "objects", ())})
     if plumbed:
         hosts = sorted({rn.host for rn in nets if rn.topology_network in plumbed})
-        print(f"note: {', '.join(plumbed)} need host plumbing libvirt does not create (VLAN "
+        print(f"note: {', '.join(plumbed)} {'needs' if len(plumbed) == 1 else 'need'} host plumbing "
+              "libvirt does not create (VLAN "
               "devices, bridges, veth links, described in each network's <vnet:network> "
               "metadata); build it first, on each host, as root:")
         for host in hosts:
             print(f"  vnet host-apply {source} --host {host}")
+        tiers = sorted({rn.topology_network for rn in nets
+                        if getattr(rn.definition.vnet_metadata, "kind", "") == "two-tier"})
+        if tiers:
+            print(f"  (two-tier {', '.join(tiers)}: net-start the aggregation network first — its "
+                  "bridge is libvirt's and the access switches' veth links join it — then host-apply, "
+                  "then start the access networks)")
 
 
 def cmd_render(args: argparse.Namespace) -> int:
