@@ -203,7 +203,7 @@ def _check_pools(topo: Topology, errors: list[VnetError]) -> None:
                     path=nics[size].path, hint="add devices to the pool, or move NICs elsewhere"))
             if net.kind == "macvtap" and net.mode == "passthrough":
                 ways = {nic.attach or "network" for nic in nics}
-                if len(ways) > 1:
+                if {"network", "direct"} <= ways:  # another attach is refused where NICs are checked
                     errors.append(InputError(
                         "in passthrough mode libvirt hands pool devices to network NICs without "
                         "knowing about direct ones: attach all NICs of this pool the same way",

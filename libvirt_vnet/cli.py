@@ -58,6 +58,8 @@ examples:
   sudo vnet host-status
   sudo vnet host-destroy office.yaml --host hv1
 
+Devices vnet creates carry the ifalias vnet:<topology>:<name>; only devices still carrying it
+are ever deleted, and a device that exists without it is a conflict, never replaced.
 State lives in /run/libvirt-vnet (tmpfs: forgotten at reboot, like the devices).  Several
 topologies (and the libvirt hooks) may share a VLAN device or bridge: it is removed only
 when its last user is destroyed.

@@ -68,6 +68,7 @@ class VethLink:
     peer: str
     bridge: Optional[str] = None
     peer_bridge: Optional[str] = None
+    mtu: Optional[int] = None
 
 
 @dataclass(frozen=True)

@@ -56,8 +56,14 @@ def links(ns: str) -> dict[str, dict[str, Any]]:
     return {lk["ifname"]: lk for lk in ip_json(ns, "link", "show")}
 
 
+#: carrier flags the kernel updates up to a second late (not part of what vnet sets)
+_CARRIER_FLAGS = {"NO-CARRIER", "LOWER_UP"}
+
+
 def _clean(value: Any) -> Any:
     if isinstance(value, dict):
+        if isinstance(value.get("flags"), list):
+            value = dict(value, flags=[f for f in value["flags"] if f not in _CARRIER_FLAGS])
         return {k: _clean(v) for k, v in value.items()
                 if k not in _VOLATILE_KEYS and not k.endswith(_VOLATILE_SUFFIXES)}
     if isinstance(value, list):

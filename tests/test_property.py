@@ -719,6 +719,9 @@ REGRESSIONS: list[Any] = [
     # <port isolated> on a type='direct' interface
     {"name": "t", "networks": {"n": {"kind": "macvtap", "mode": "vepa", "uplink": "eth0"}},
      "vms": {"a": {"nics": [{"network": "n", "attach": "direct", "port_isolated": True}]}}},
+    # a passthrough pool with network NICs and a NIC whose attach the kind does not have
+    {"name": "t", "networks": {"p": {"kind": "macvtap", "mode": "passthrough", "uplinks": ["eth0", "eth1"]}},
+     "vms": {"a": {"nics": [{"network": "p"}, {"network": "p", "attach": "bridge"}]}}},
 ]
 
 
@@ -728,6 +731,7 @@ REGRESSION_IDS = [
     "lease-under-2min", "dhcp-host-without-ip", "dhcp-host-mac-and-id", "vm-name-as-dhcp-name",
     "bridge-name-charset", "empty-domain-name", "dns-txt-name-with-space",
     "virtualport-without-type", "route-metric-0", "port-isolated-on-direct",
+    "passthrough-pool-mixed-attach",
 ]
 
 

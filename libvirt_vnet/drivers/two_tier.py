@@ -83,7 +83,7 @@ class TwoTierDriver(L3Driver):
             key = f"{net.name}-{sw.name}"
             objs.append(VethLink(name=names.derive_ifname("vu-", key),
                                  peer=names.derive_ifname("va-", key), bridge=br,
-                                 peer_bridge=agg))
+                                 peer_bridge=agg, mtu=net.mtu))
             objs.extend(port_flags(net, br))
         return tuple(objs)
 

@@ -366,8 +366,9 @@ class EnsureVethPair(Action):
         if a is None or b is None or a.link != b.index or b.link != a.index:
             raise ConflictError(f"{self.name} and {self.peer} exist but are not one veth pair",
                                 path=self.describe(), hint=hint)
-        diff = [n for n in (a, b) if not n.up or (self.mtu and n.mtu != self.mtu)]
-        return Verdict("~", "bring up " + ", ".join(n.name for n in diff)) if diff else SATISFIED
+        todo = [f"bring up {n.name}" for n in (a, b) if not n.up]
+        todo += [f"{n.name} mtu {n.mtu} → {self.mtu}" for n in (a, b) if self.mtu and n.mtu != self.mtu]
+        return Verdict("~", ", ".join(todo)) if todo else SATISFIED
 
     def apply(self, kernel: Kernel, snap: Snapshot, rec: Recorder) -> None:
         a = snap.get(self.name)
@@ -452,7 +453,9 @@ class SetMaster(Action):
         return f"port {self.device} in bridge {self.bridge}"
 
     def check(self, snap: Snapshot, planned: Planned) -> Verdict:
-        br_mtu = planned.mtu(self.bridge, snap) if isinstance(planned.get(self.bridge), EnsureBridge) else None
+        br_lk = snap.get(self.bridge)
+        vnet_bridge = isinstance(planned.get(self.bridge), EnsureBridge) or (br_lk is not None and owned(br_lk))
+        br_mtu = planned.mtu(self.bridge, snap) if vnet_bridge else None
         dev_mtu = planned.mtu(self.device, snap)
         if br_mtu and dev_mtu and dev_mtu < br_mtu:
             raise ConflictError(f"{self.device} has MTU {dev_mtu}, smaller than the MTU {br_mtu} of "
@@ -600,6 +603,14 @@ class EnsureMacvlan(Action):
                 return UNKNOWN
             raise ConflictError(f"the uplink {self.parent} of shim {self.name} does not exist on this host",
                                 path=self.describe(), hint="fix the network's uplink")
+        if parent is not None and snap.complete:
+            owner = next((o for o in snap.links.values() if o.link == parent.index and o.name != self.name
+                          and o.macvlan_mode in ("passthru", "source")), None)
+            if owner is not None:
+                raise ConflictError(f"{owner.name} holds {self.parent} in {owner.macvlan_mode} mode: no other "
+                                    "macvlan can sit on it", path=self.describe(),
+                                    hint="a passthrough uplink belongs to one guest; put the shim on another "
+                                    "uplink, or drop shim:")
         lk = snap.get(self.name)
         if lk is None:
             return Verdict("+")

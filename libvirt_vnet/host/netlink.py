@@ -164,7 +164,8 @@ class NetlinkKernel:
             kind=kind, master=names_by_index.get(master) if master is not None else None,
             link=None if link in (None, m["index"]) else int(link),
             vlan_id=data.get("IFLA_VLAN_ID") if kind == "vlan" else None,
-            macvlan_mode=data.get("IFLA_MACVLAN_MODE") if kind in ("macvlan", "macvtap") else None,
+            macvlan_mode=(data.get("IFLA_MACVLAN_MODE") or data.get("IFLA_MACVTAP_MODE"))
+            if kind in ("macvlan", "macvtap") else None,
             mac_pinned=mac_pinned, bridge=bridge, port=port,
             addresses=tuple(addrs.get(m["index"], ())),
             numvfs=numvfs,
@@ -192,7 +193,10 @@ class NetlinkKernel:
         elif kind == "vlan":
             spec.update(kind="vlan", link=self._index(attrs.pop("link")), vlan_id=attrs.pop("vlan_id"))
         elif kind == "veth":
-            spec.update(kind="veth", peer={"ifname": attrs.pop("peer")})
+            peer: dict[str, Any] = {"ifname": attrs.pop("peer")}
+            if attrs.get("mtu"):
+                peer["mtu"] = attrs["mtu"]
+            spec.update(kind="veth", peer=peer)
         elif kind == "macvlan":
             spec.update(kind="macvlan", link=self._index(attrs.pop("link")), macvlan_mode=attrs.pop("mode"))
         elif kind == "tap":

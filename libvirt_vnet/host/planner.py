@@ -70,7 +70,7 @@ def actions_for(objects: Iterable[HostObject], topology: str, origin: str = "") 
         elif isinstance(obj, BridgeUplink):
             out.append(SetMaster(device=obj.device, bridge=obj.bridge))
         elif isinstance(obj, VethLink):
-            out.append(EnsureVethPair(name=obj.name, peer=obj.peer, mark=mark(topology, obj.name)))
+            out.append(EnsureVethPair(name=obj.name, peer=obj.peer, mark=mark(topology, obj.name), mtu=obj.mtu))
             if obj.bridge:
                 out.append(SetMaster(device=obj.name, bridge=obj.bridge))
             if obj.peer_bridge:
