@@ -411,12 +411,14 @@ def cmd_host_destroy(args: argparse.Namespace) -> int:
     else:
         holder = args.topology
     result = executor.destroy(holder, store=Store(args.state_dir))
-    if not result.released and not executor.holders(Store(args.state_dir)).get(holder):
-        print(f"{holder}: nothing held" + ("" if result.released else " (already clean)"))
+    if not result.released and not result.kept:
+        print(f"{holder}: nothing held (already clean)")
     for text in result.released:
         print(f"  − {text}")
-    if result.released:
-        print(f"{holder}: {_n(len(result.released), 'object')} removed; objects other holders still use are kept.")
+    for text in result.kept:
+        print(f"  < {text}")
+    if result.released or result.kept:
+        print(f"{holder}: {_n(len(result.released), 'object')} removed, {len(result.kept)} kept for other holders.")
     return 0
 
 

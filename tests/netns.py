@@ -56,6 +56,9 @@ def links(ns: str) -> dict[str, dict[str, Any]]:
     return {lk["ifname"]: lk for lk in ip_json(ns, "link", "show")}
 
 
+#: sizes the kernel recomputes on a bridge when ports come and go
+_VOLATILE_KEYS |= {"tso_max_size", "tso_max_segs", "gso_max_size", "gso_max_segs", "gro_max_size",
+                   "gso_ipv4_max_size", "gro_ipv4_max_size"}
 #: carrier flags the kernel updates up to a second late (not part of what vnet sets)
 _CARRIER_FLAGS = {"NO-CARRIER", "LOWER_UP"}
 
@@ -74,6 +77,46 @@ def _clean(value: Any) -> Any:
 def link_state(ns: str) -> dict[str, Any]:
     """Comparable state of every link (timers and counters dropped)."""
     return {name: _clean(lk) for name, lk in links(ns).items()}
+
+
+#: (no ping binary needed) one ICMP echo per try, ``wait`` seconds for the reply; exit 0 on a reply from ``dst``
+PROBE = r"""
+import os, select, socket, struct, sys, time
+dst, tries, wait = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+def csum(b):
+    s = sum(struct.unpack(f"!{len(b) // 2}H", b))
+    s = (s >> 16) + (s & 0xFFFF)
+    return ~(s + (s >> 16)) & 0xFFFF
+ident = os.getpid() & 0xFFFF
+sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+for seq in range(1, tries + 1):
+    body = b"vnet-vepa-probe!"
+    head = struct.pack("!BBHHH", 8, 0, 0, ident, seq)
+    try:
+        sock.sendto(struct.pack("!BBHHH", 8, 0, csum(head + body), ident, seq) + body, (dst, 0))
+    except OSError:
+        pass  # neighbour resolution failed earlier: counts as no reply
+    end = time.monotonic() + wait
+    while (left := end - time.monotonic()) > 0:
+        if not select.select([sock], [], [], left)[0]:
+            break
+        pkt, (src, _) = sock.recvfrom(4096)
+        ihl = (pkt[0] & 0x0F) * 4
+        kind, _, _, rid, _ = struct.unpack("!BBHHH", pkt[ihl:ihl + 8])
+        if src == dst and kind == 0 and rid == ident:
+            print("reply", seq)
+            sys.exit(0)
+print("no reply")
+sys.exit(1)
+"""
+
+
+def reaches(ns: str, dst: str, tries: int, wait: float = 1.0) -> bool:
+    """Does an ICMP echo from namespace ``ns`` to ``dst`` get an answer?"""
+    proc = subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-c", PROBE, dst, str(tries), str(wait)],
+                          capture_output=True, text=True, timeout=tries * wait + 10)
+    assert proc.returncode in (0, 1), proc.stderr
+    return proc.returncode == 0
 
 
 def hostctl(ns: str, spec: dict[str, Any], *, timeout: float = 60) -> dict[str, Any]:

@@ -265,8 +265,10 @@ class EnsureBridge(Action):
         return {self.name}
 
     def describe(self) -> str:
-        bits = [f"mac {self.mac}" if self.mac else "mac picked by the kernel",
-                f"stp {_onoff(self.stp)}", f"delay {self.delay}"]
+        delay = f"delay {self.delay}"
+        if self.effective_delay != self.delay:
+            delay += f" (the kernel's {self.effective_delay} with STP)"
+        bits = [f"mac {self.mac}" if self.mac else "mac picked by the kernel", f"stp {_onoff(self.stp)}", delay]
         if self.mtu:
             bits.append(f"mtu {self.mtu}")
         if self.group_fwd_mask is not None:
@@ -275,8 +277,14 @@ class EnsureBridge(Action):
             bits.append(f"multicast_snooping {_onoff(self.multicast_snooping)}")
         return f"bridge {self.name} ({', '.join(bits)})"
 
+    @property
+    def effective_delay(self) -> int:
+        """With STP on, the kernel keeps the forward delay within 2..30 s (it clamps when STP
+        starts and refuses other values): libvirt's usual ``stp='on' delay='0'`` is 2 s."""
+        return min(max(self.delay, 2), 30) if self.stp else self.delay
+
     def _want(self) -> dict[str, Any]:
-        return {"mac": self.mac, "stp": self.stp, "forward_delay": self.delay * 100, "mtu": self.mtu,
+        return {"mac": self.mac, "stp": self.stp, "forward_delay": self.effective_delay * 100, "mtu": self.mtu,
                 "group_fwd_mask": self.group_fwd_mask, "multicast_snooping": self.multicast_snooping,
                 "up": True}
 

@@ -83,6 +83,8 @@ class Result:
     changed: list[str] = field(default_factory=list)
     in_place: int = 0
     released: list[str] = field(default_factory=list)
+    #: objects let go of that other holders still use (they stay)
+    kept: list[str] = field(default_factory=list)
     #: the change was decided from sysfs alone (pyroute2 never imported)
     fast_path: bool = False
 
@@ -333,14 +335,18 @@ def _hold_all(ledger: Ledger, holder: str, actions: Sequence[Action], snap: Snap
     return changed
 
 
-def _release(ledger: Ledger, holder: str, keys: Sequence[str]) -> list[str]:
+def _release(ledger: Ledger, holder: str, keys: Sequence[str],
+             kept: Optional[list[str]] = None) -> list[str]:
     released = []
     for key in reversed(keys):
         rec = ledger.objects.get(key)
+        others = ledger.others(holder, key)
         undo = ledger.release(holder, key)
         if undo:
             ledger.pending.extend(undo)
             released.append(rec.want if rec and rec.want else key)
+        elif others and kept is not None:
+            kept.append(f"{rec.want if rec and rec.want else key}  [still used by {', '.join(others)}]")
     return released
 
 
@@ -380,7 +386,7 @@ def destroy(holder: str, *, store: Optional[Store] = None,
         keys = list(ledger.holders.get(holder, []))
         if not keys:
             return result
-        result.released = _release(ledger, holder, keys)
+        result.released = _release(ledger, holder, keys, result.kept)
         store.save(ledger)  # first the intent (pending), then the kernel: a crash rolls forward
         if ledger.pending:
             with kernel_factory() as kernel:
