@@ -232,6 +232,9 @@ class Store:
                 return Ledger.from_json(json.load(f))
         except FileNotFoundError:
             return Ledger()
+        except OSError as exc:
+            raise StateError(f"cannot read {self._path}: {exc.strerror}",
+                             hint="run as root, or point --state-dir at a readable directory") from exc
         except (ValueError, KeyError, TypeError) as exc:
             raise StateError(f"{self._path} is damaged: {exc}",
                              hint="inspect it; removing it makes vnet forget what it created "
