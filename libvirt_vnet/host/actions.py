@@ -39,6 +39,7 @@ class Kernel(Protocol):
     """What actions need from the kernel (netlink, plus two sysfs writes)."""
 
     def snapshot(self, names: Optional[set[str]] = None) -> Snapshot: ...
+    def lookup(self, name: str) -> Optional[Link]: ...
     def create(self, name: str, kind: str, **attrs: Any) -> None: ...
     def set(self, name: str, **attrs: Any) -> None: ...
     def set_port(self, name: str, **flags: Any) -> None: ...
@@ -819,7 +820,7 @@ def replay(kernel: Kernel, undo: Undo) -> None:
     op = undo["op"]
     try:
         if op == "delete":
-            lk = kernel.snapshot({undo["name"]}).get(undo["name"])
+            lk = kernel.lookup(undo["name"])
             if lk is None:
                 return
             if lk.alias == undo["mark"] or (lk.alias == "" and lk.kind in (undo.get("kind"), None)):

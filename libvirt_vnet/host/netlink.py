@@ -97,8 +97,9 @@ class NetlinkKernel:
         return int(found[0])
 
     def snapshot(self, names: Optional[set[str]] = None) -> Snapshot:
-        """All links (``names`` is ``None``), or just the named ones and the ports of
-        named bridges.  Either way, a missing name really is missing."""
+        """All links with their addresses (``names`` is ``None``), or just the named ones and
+        the ports of named bridges, without addresses.  Either way, a missing name really is
+        missing."""
         try:
             if names is None or len(names) > 8:
                 msgs = list(self.ipr.link("dump", ext_mask=RTEXT_FILTER_VF))
@@ -116,10 +117,12 @@ class NetlinkKernel:
                     for m in self.ipr.link("dump"):
                         if m.get("IFLA_MASTER") in bridges and m["index"] not in seen:
                             msgs.append(m)
-            addrs: dict[int, list[str]] = {}
-            for a in self.ipr.get_addr():
-                addr = a.get("IFA_LOCAL") or a.get("IFA_ADDRESS")
-                addrs.setdefault(a["index"], []).append(f"{addr}/{a['prefixlen']}")
+            addrs: Optional[dict[int, list[str]]] = None
+            if names is None:  # addresses matter to the shim, which is checked on full snapshots
+                addrs = {}
+                for a in self.ipr.get_addr():
+                    addr = a.get("IFA_LOCAL") or a.get("IFA_ADDRESS")
+                    addrs.setdefault(a["index"], []).append(f"{addr}/{a['prefixlen']}")
         except NetlinkError as exc:
             raise OSError(exc.code, f"reading links: {os.strerror(exc.code)}") from exc
         names_by_index = {m["index"]: m.get("IFLA_IFNAME") for m in msgs}
@@ -129,7 +132,17 @@ class NetlinkKernel:
             links[name] = self._link(m, names_by_index, addrs)
         return Snapshot(links=links, complete=True, source="netlink")
 
-    def _link(self, m: Any, names_by_index: dict[int, str], addrs: dict[int, list[str]]) -> Link:
+    def lookup(self, name: str) -> Optional[Link]:
+        """One link, cheaply (no ports, no addresses): one netlink round trip."""
+        try:
+            (m,) = self.ipr.link("get", ifname=name)
+        except NetlinkError as exc:
+            if exc.code == errno.ENODEV:
+                return None
+            raise OSError(exc.code, f"reading {name}: {os.strerror(exc.code)}") from exc
+        return self._link(m, {m["index"]: name}, None)
+
+    def _link(self, m: Any, names_by_index: dict[int, str], addrs: Optional[dict[int, list[str]]]) -> Link:
         name = m.get("IFLA_IFNAME")
         data = _data(m, "IFLA_INFO_DATA")
         kind = _kind(m)
@@ -167,7 +180,7 @@ class NetlinkKernel:
             macvlan_mode=(data.get("IFLA_MACVLAN_MODE") or data.get("IFLA_MACVTAP_MODE"))
             if kind in ("macvlan", "macvtap") else None,
             mac_pinned=mac_pinned, bridge=bridge, port=port,
-            addresses=tuple(addrs.get(m["index"], ())),
+            addresses=None if addrs is None else tuple(addrs.get(m["index"], ())),
             numvfs=numvfs,
             vfs=_vfs(m),
         )
