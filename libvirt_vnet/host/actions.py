@@ -498,7 +498,7 @@ class SetMaster(Action):
         if self.up is not None:
             old["up"] = lk.up if lk else False
         attrs: dict[str, Any] = {"master": self.bridge}
-        if self.up is not None:
+        if self.up is not None and (lk is None or lk.up != self.up):  # a link made by this plan is up
             attrs["up"] = self.up
         guarded(rec, {"op": "set", "name": self.device, "attrs": old}, lambda: kernel.set(self.device, **attrs))
 

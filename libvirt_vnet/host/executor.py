@@ -95,6 +95,7 @@ class _RunLog:
     def __init__(self, store: Store):
         self.store = store
         self.records: list[tuple[str, Undo]] = []
+        self._by_key: dict[str, list[Undo]] = {}
         self.key = ""
 
     def record(self, undo: Undo) -> None:
@@ -106,7 +107,11 @@ class _RunLog:
         self.records.pop()
 
     def for_key(self, key: str) -> list[Undo]:
-        return [u for k, u in self.records if k == key]
+        if len(self._by_key) != len(self.records):
+            self._by_key = {}
+            for k, u in self.records:
+                self._by_key.setdefault(k, []).append(u)
+        return self._by_key.get(key, [])
 
 
 def evaluate(actions: Sequence[Action], snap: Snapshot) -> list[Verdict]:
@@ -257,7 +262,8 @@ def apply(actions: Sequence[Action], holder: str, *, store: Optional[Store] = No
         if store.journal.exists() or ledger.pending:
             recover(store, ledger, kernel_factory)
         keys = [a.key for a in actions]
-        stale = [k for k in ledger.holders.get(holder, []) if k not in set(keys)]
+        wanted = set(keys)
+        stale = [k for k in ledger.holders.get(holder, []) if k not in wanted]
         snap = _sysfs_snapshot(actions)
         if snap is not None and not stale:
             verdicts = evaluate(actions, snap)
@@ -286,7 +292,7 @@ def apply(actions: Sequence[Action], holder: str, *, store: Optional[Store] = No
                     act.apply(kernel, snap, run)
                     result.changed.append(f"{v.sign} {act.describe()}")
                 step = 0
-                _verify(kernel, actions, verify_timeout)
+                _verify(kernel, [a for a, v in zip(actions, verdicts) if v.needed], verify_timeout)
             except BaseException as exc:
                 problems = _undo_all(kernel, [u for _, u in run.records])
                 store.journal.close(remove=not problems)
@@ -351,19 +357,21 @@ def _release(ledger: Ledger, holder: str, keys: Sequence[str],
 
 
 def _verify(kernel: Kernel, actions: Sequence[Action], timeout: float) -> None:
-    """Netlink is asynchronous: poll until every action checks satisfied, or fail."""
+    """Netlink is asynchronous: poll until every applied action checks satisfied, or fail.
+    sysfs answers for most objects, cheaply; netlink when it cannot tell."""
     deadline = time.monotonic() + timeout
     delay = 0.005
     while True:
-        snap = kernel.snapshot()
-        missing = []
-        for act in actions:
-            try:
-                v = act.check(snap, Planned())
-            except ConflictError as exc:
-                v = Verdict("!", exc.message)
-            if v.sign != "=":
-                missing.append(f"{act.describe()} [{v.detail or v.sign}]")
+        verdicts = _sysfs_verdicts(actions)
+        if verdicts is None:
+            snap = kernel.snapshot()
+            verdicts = []
+            for act in actions:
+                try:
+                    verdicts.append(act.check(snap, Planned()))
+                except ConflictError as exc:
+                    verdicts.append(Verdict("!", exc.message))
+        missing = [f"{a.describe()} [{v.detail or v.sign}]" for a, v in zip(actions, verdicts) if v.sign != "="]
         if not missing:
             return
         if time.monotonic() > deadline:
@@ -373,6 +381,18 @@ def _verify(kernel: Kernel, actions: Sequence[Action], timeout: float) -> None:
                              "(NetworkManager, systemd-networkd, udev rules)")
         time.sleep(delay)
         delay = min(delay * 2, 0.2)
+
+
+def _sysfs_verdicts(actions: Sequence[Action]) -> Optional[list[Verdict]]:
+    """Verdicts from sysfs, or ``None`` when sysfs cannot decide them all."""
+    snap = _sysfs_snapshot(actions) if actions else None
+    if snap is None:
+        return None
+    try:
+        verdicts = [a.check(snap, Planned()) for a in actions]
+    except ConflictError:
+        return None  # let netlink confirm it, with its full view
+    return None if any(v.sign == "?" for v in verdicts) else verdicts
 
 
 def destroy(holder: str, *, store: Optional[Store] = None,

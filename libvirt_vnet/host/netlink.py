@@ -79,6 +79,8 @@ class NetlinkKernel:
     def __init__(self) -> None:
         self.ipr = IPRoute()
         self._sysfs_ok = sysfs_matches_netns()
+        #: name -> ifindex, for the attributes that take an index (master, parent link)
+        self._indexes: dict[str, int] = {}
 
     def close(self) -> None:
         self.ipr.close()
@@ -91,9 +93,13 @@ class NetlinkKernel:
 
     # ---- reading -----------------------------------------------------------
     def _index(self, name: str) -> int:
+        cached = self._indexes.get(name)
+        if cached is not None:
+            return cached
         found = self.ipr.link_lookup(ifname=name)
         if not found:
             raise OSError(errno.ENODEV, f"{name}: no such device")
+        self._indexes[name] = int(found[0])
         return int(found[0])
 
     def snapshot(self, names: Optional[set[str]] = None) -> Snapshot:
@@ -126,6 +132,7 @@ class NetlinkKernel:
         except NetlinkError as exc:
             raise OSError(exc.code, f"reading links: {os.strerror(exc.code)}") from exc
         names_by_index = {m["index"]: m.get("IFLA_IFNAME") for m in msgs}
+        self._indexes = {name: index for index, name in names_by_index.items()}
         links: dict[str, Link] = {}
         for m in msgs:
             name = m.get("IFLA_IFNAME")
@@ -252,14 +259,13 @@ class NetlinkKernel:
         if not spec:
             return
         with self._op(f"changing {name} ({', '.join(sorted(attrs))})"):
-            index = self._index(name)
             if spec.get("master") is not None and spec.get("state") == "up":
                 # enslave first: a port comes up in the bridge, never briefly outside it
                 state = spec.pop("state")
-                self.ipr.link("set", index=index, **spec)
-                self.ipr.link("set", index=index, state=state)
+                self.ipr.link("set", ifname=name, **spec)
+                self.ipr.link("set", ifname=name, state=state)
             else:
-                self.ipr.link("set", index=index, **spec)
+                self.ipr.link("set", ifname=name, **spec)
 
     def set_port(self, name: str, **flags: Any) -> None:
         spec = {_PORT_ATTRS[k]: int(v) for k, v in flags.items() if v is not None}
@@ -268,7 +274,8 @@ class NetlinkKernel:
 
     def delete(self, name: str) -> None:
         with self._op(f"deleting {name}"):
-            self.ipr.link("del", index=self._index(name))
+            self.ipr.link("del", ifname=name)
+        self._indexes.pop(name, None)
 
     def add_address(self, name: str, cidr: str) -> None:
         addr, _, plen = cidr.partition("/")

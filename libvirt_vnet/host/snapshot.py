@@ -92,16 +92,23 @@ class Snapshot:
         return sorted((lk for lk in self.links.values() if lk.master == bridge), key=lambda lk: lk.index)
 
 
-def _read(path: str) -> Optional[str]:
+def _read(path: str, dir_fd: Optional[int] = None) -> Optional[str]:
+    """A sysfs attribute (raw os calls, relative to the link's directory when given: a
+    re-apply reads thousands of them)."""
     try:
-        with open(path) as f:
-            return f.read().strip()
+        fd = os.open(path, os.O_RDONLY, dir_fd=dir_fd)
     except OSError:
         return None
+    try:
+        return os.read(fd, 4096).decode(errors="replace").strip()
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
-def read_int(path: str) -> Optional[int]:
-    raw = _read(path)
+def read_int(path: str, dir_fd: Optional[int] = None) -> Optional[int]:
+    raw = _read(path, dir_fd)
     try:
         return int(raw, 0) if raw is not None else None
     except ValueError:
@@ -118,17 +125,6 @@ def sysfs_matches_netns(root: str = SYSFS_NET) -> bool:
         return procnames == set(os.listdir(root))
     except OSError:
         return False
-
-
-def _kind(d: str, uevent: dict[str, str]) -> Optional[str]:
-    if os.path.isdir(f"{d}/bridge"):
-        return "bridge"
-    if os.path.exists(f"{d}/tun_flags"):
-        return "tun"
-    devtype = uevent.get("DEVTYPE")
-    if devtype in ("vlan", "macvtap", "macvlan", "bridge", "vxlan", "bond"):
-        return devtype
-    return None
 
 
 def _vlans() -> dict[str, tuple[int, str]]:
@@ -159,33 +155,54 @@ def vf_of_pci(pci: str) -> Optional[tuple[str, int]]:
 
 
 def read_link(name: str, root: str = SYSFS_NET, vlans: Optional[dict[str, tuple[int, str]]] = None) -> Optional[Link]:
-    """One link from sysfs, or ``None`` if it does not exist."""
-    d = f"{root}/{name}"
-    index = read_int(f"{d}/ifindex")
+    """One link from sysfs, or ``None`` if it does not exist.  Reads only the files that
+    exist for the link's type, relative to the link's directory (a re-apply of a big plan
+    reads thousands of links)."""
+    try:
+        d = os.open(f"{root}/{name}", os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return None
+    try:
+        return _link_at(name, d, vlans or {})
+    finally:
+        os.close(d)
+
+
+def _link_at(name: str, d: int, vlans: dict[str, tuple[int, str]]) -> Optional[Link]:
+    entries = set(os.listdir(d))
+    index = read_int("ifindex", d)
     if index is None:
         return None
-    uevent = dict(line.split("=", 1) for line in (_read(f"{d}/uevent") or "").splitlines() if "=" in line)
-    iflink = read_int(f"{d}/iflink")
-    master = os.path.basename(os.readlink(f"{d}/master")) if os.path.islink(f"{d}/master") else None
+    iflink = read_int("iflink", d)
+    master = os.path.basename(os.readlink("master", dir_fd=d)) if "master" in entries else None
     bridge = None
-    if os.path.isdir(f"{d}/bridge"):
-        bridge = BridgeAttrs(stp=(read_int(f"{d}/bridge/stp_state") or 0) != 0,
-                             forward_delay=read_int(f"{d}/bridge/forward_delay") or 0,
-                             group_fwd_mask=read_int(f"{d}/bridge/group_fwd_mask") or 0,
-                             multicast_snooping=bool(read_int(f"{d}/bridge/multicast_snooping")))
+    kind: Optional[str]
+    if "bridge" in entries:
+        kind = "bridge"
+        bridge = BridgeAttrs(stp=(read_int("bridge/stp_state", d) or 0) != 0,
+                             forward_delay=read_int("bridge/forward_delay", d) or 0,
+                             group_fwd_mask=read_int("bridge/group_fwd_mask", d) or 0,
+                             multicast_snooping=bool(read_int("bridge/multicast_snooping", d)))
+    elif "tun_flags" in entries:
+        kind = "tun"
+    else:
+        uevent = _read("uevent", d) or ""
+        devtype = next((line[8:] for line in uevent.splitlines() if line.startswith("DEVTYPE=")), None)
+        kind = devtype if devtype in ("vlan", "macvtap", "macvlan", "vxlan", "bond") else None
     port = None
-    if os.path.isdir(f"{d}/brport"):
-        iso = read_int(f"{d}/brport/isolated")
-        port = PortAttrs(hairpin=bool(read_int(f"{d}/brport/hairpin_mode")),
+    if "brport" in entries:
+        iso = read_int("brport/isolated", d)
+        port = PortAttrs(hairpin=bool(read_int("brport/hairpin_mode", d)),
                          isolated=None if iso is None else bool(iso),
-                         learning=bool(read_int(f"{d}/brport/learning")))
+                         learning=bool(read_int("brport/learning", d)))
     return Link(
-        name=name, index=index, mac=(_read(f"{d}/address") or "").lower(), mtu=read_int(f"{d}/mtu") or 0,
-        up=bool((read_int(f"{d}/flags") or 0) & IFF_UP), alias=_read(f"{d}/ifalias") or "",
-        kind=_kind(d, uevent), master=master, link=None if iflink == index else iflink,
-        vlan_id=(vlans or {}).get(name, (None, ""))[0],
-        mac_pinned=read_int(f"{d}/addr_assign_type") == NET_ADDR_SET, bridge=bridge, port=port,
-        numvfs=read_int(f"{d}/device/sriov_numvfs"),
+        name=name, index=index, mac=(_read("address", d) or "").lower(), mtu=read_int("mtu", d) or 0,
+        up=bool((read_int("flags", d) or 0) & IFF_UP), alias=_read("ifalias", d) or "",
+        kind=kind, master=master, link=None if iflink == index else iflink,
+        vlan_id=vlans.get(name, (None, ""))[0],
+        mac_pinned=read_int("addr_assign_type", d) == NET_ADDR_SET if bridge else None,
+        bridge=bridge, port=port,
+        numvfs=read_int("device/sriov_numvfs", d) if "device" in entries else None,
     )
 
 
@@ -194,6 +211,8 @@ def read_sysfs(names: set[str], root: str = SYSFS_NET) -> Snapshot:
     links: dict[str, Link] = {}
     vlans = _vlans()
     for name in sorted(names):
+        if name in links:  # read already, as a port of a bridge
+            continue
         lk = read_link(name, root, vlans)
         if lk is None:
             continue

@@ -92,12 +92,10 @@ class Ledger:
         rec = self.objects.setdefault(key, ObjectRecord(want=want))
         if want:
             rec.want = want
-        if holder not in rec.holders:
+        if holder not in rec.holders:  # invariant: key in holders[h] iff h in objects[key].holders
             rec.holders.append(holder)
+            self.holders.setdefault(holder, []).append(key)
         rec.undo.extend(undo)
-        keys = self.holders.setdefault(holder, [])
-        if key not in keys:
-            keys.append(key)
 
     def release(self, holder: str, key: str) -> list[Undo]:
         """Drop ``holder``'s hold on ``key``; the undo records to carry out (reversed)
