@@ -58,13 +58,16 @@ class Recorder(Protocol):
 
 
 def guarded(rec: Recorder, undo: Undo, change: Callable[[], None]) -> None:
-    """Record ``undo``, then make the change; a change that fails made nothing, so its
-    record is cancelled (the executor then rolls back the ones before it)."""
+    """Record ``undo``, then make the change.  A create that fails made nothing (and an
+    EEXIST means the device is someone else's): its delete record is cancelled.  A failed
+    change of attributes may have applied some of them before the failing one (the kernel
+    goes attribute by attribute), so its record stays: restoring old values is harmless."""
     rec.record(undo)
     try:
         change()
     except BaseException:
-        rec.cancel()
+        if undo["op"] == "delete":
+            rec.cancel()
         raise
 
 
