@@ -18,6 +18,7 @@ from typing import Any, Optional
 
 from . import hostspec
 from .errors import ImportRefused
+from .loader import GROUP_FWD_RESTRICTED
 from .netdef import (
     BandwidthDef,
     DhcpDef,
@@ -236,8 +237,7 @@ def _vlan_bridge_from_meta(net: NetworkDef) -> Optional[dict[str, Any]]:
     dev, br, link = devs[0], bridges[0], links[0]
     if br.name != net.bridge.name or link.device != dev.name or link.bridge != br.name:
         return None
-    if dev.mtu != net.mtu or br.mtu != net.mtu or br.group_fwd_mask is not None \
-            or br.multicast_snooping is not None:
+    if dev.mtu != net.mtu or br.mtu != net.mtu:
         return None
     flag = flags[0] if flags else None
     if flag is not None and (flag.bridge != br.name or flag.isolated is not None
@@ -251,6 +251,12 @@ def _vlan_bridge_from_meta(net: NetworkDef) -> Optional[dict[str, Any]]:
         if br.dummy_tap != names.dummy_tap_name(br.name):
             return None
         bridge["dummy_tap"] = True
+    if br.group_fwd_mask is not None:
+        if not 0 <= br.group_fwd_mask <= 0xFFFF or br.group_fwd_mask & GROUP_FWD_RESTRICTED:
+            return None  # not a mask vnet renders: not vnet's description of this network
+        bridge["group_fwd_mask"] = br.group_fwd_mask
+    if br.multicast_snooping is not None:
+        bridge["multicast_snooping"] = br.multicast_snooping
     out: dict[str, Any] = {"uplink": dev.parent, "vlan": dev.vid, "bridge": bridge}
     if dev.name != names.vlan_device_name(dev.parent, dev.vid):
         out["vlan_device"] = dev.name

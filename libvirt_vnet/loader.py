@@ -591,9 +591,58 @@ def load_bridge(value: Any, path: str) -> BridgeSpec:
                                                              ("kernel", "libvirt"))),
         zone=d.get("zone", as_zone),
         dummy_tap=bool(d.get("dummy_tap", as_bool, False)),
+        group_fwd_mask=d.get("group_fwd_mask", as_group_fwd_mask),
+        multicast_snooping=d.get("multicast_snooping", as_bool),
     )
     d.done()
     return spec
+
+
+#: ``bridge.group_fwd_mask`` by name: bit X stands for 01:80:C2:00:00:0X
+GROUP_FWD_NAMES = {"stp": 0, "pause": 1, "lacp": 2, "802.1x": 3, "eapol": 3, "lldp": 14}
+#: bits the kernel refuses in a bridge's group_fwd_mask (BR_GROUPFWD_RESTRICTED)
+GROUP_FWD_RESTRICTED = 0x0007
+_GROUP_FWD_HINT = ("0x4000 (or [lldp]) forwards LLDP, 0x8 (or [802.1x]) EAPOL; bits 0-2 (STP, "
+                   "pause frames, LACP) can never be forwarded by a Linux bridge")
+
+
+def as_group_fwd_mask(value: Any, path: str) -> int:
+    """``bridge.group_fwd_mask``: the mask (0..65535, e.g. 0x4000) or a list of names
+    (``[lldp, 802.1x]``); bit X forwards 01:80:C2:00:00:0X instead of consuming it."""
+    if isinstance(value, (list, tuple)):
+        mask = 0
+        for item, p in each(value, path):
+            text = as_str(item, p).lower()
+            if text not in GROUP_FWD_NAMES:
+                close = difflib.get_close_matches(text, list(GROUP_FWD_NAMES), n=1)
+                known = ", ".join(n for n, bit in GROUP_FWD_NAMES.items() if bit > 2)
+                raise InputError(
+                    f"unknown link-local protocol {text!r}", path=p,
+                    hint=(f"did you mean {close[0]!r}? " if close else "") + f"known: {known}; "
+                    "or give the mask as a number (bit X forwards 01:80:C2:00:00:0X)")
+            mask |= 1 << GROUP_FWD_NAMES[text]
+    elif isinstance(value, str):
+        try:
+            number = int(value.strip(), 0)
+        except ValueError:
+            number = None
+        raise InputError(f"expected a number (0..0xffff) or a list of protocols, got "
+                         f"{_kind(value)}", path=path,
+                         hint=f"write {value.strip()} without quotes" if number is not None
+                         else _GROUP_FWD_HINT)
+    elif isinstance(value, int) and not isinstance(value, bool) and not 0 <= value <= 0xFFFF:
+        raise InputError(f"{value} is out of range 0..0xffff", path=path,
+                         hint="the mask has 16 bits, bit X for 01:80:C2:00:00:0X; " + _GROUP_FWD_HINT)
+    else:
+        mask = int_in(0, 0xFFFF)(value, path)
+    restricted = mask & GROUP_FWD_RESTRICTED
+    if restricted:
+        what = [f"{bit} ({name})" for name, bit in GROUP_FWD_NAMES.items() if restricted & (1 << bit)]
+        raise InputError(
+            f"group_fwd_mask {mask:#x} sets bit{'s' if len(what) > 1 else ''} {', '.join(what)}, "
+            "which the kernel refuses: a Linux bridge never forwards 01:80:C2:00:00:00-02",
+            path=path, hint=_GROUP_FWD_HINT)
+    return mask
 
 
 def load_dhcp(value: Any, path: str, subnet: IPNet, gateway: IPAddr) -> Optional[DhcpDef]:

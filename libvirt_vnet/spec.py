@@ -55,7 +55,10 @@ class HostSpec:
 class BridgeSpec:
     """``networks.<n>.bridge``.  ``mac`` is a MAC, :data:`LIBVIRT_PICKS`, or ``None``
     (the driver derives a stable one).  ``dummy_tap`` asks for the legacy
-    ``<bridge>-nic`` tap holding the low MAC (for bridges vnet creates, old kernels)."""
+    ``<bridge>-nic`` tap holding the low MAC (for bridges vnet creates, old kernels).
+    ``group_fwd_mask`` (bit X: forward 01:80:C2:00:00:0X, e.g. 0x4000 for LLDP) and
+    ``multicast_snooping`` are kernel bridge settings libvirt has no XML for: only bridges
+    vnet creates take them (``None``: the kernel's default)."""
 
     name: Optional[str] = None
     mac: Optional[str] = None
@@ -64,6 +67,8 @@ class BridgeSpec:
     mac_table_manager: Optional[str] = None
     zone: Optional[str] = None
     dummy_tap: bool = False
+    group_fwd_mask: Optional[int] = None
+    multicast_snooping: Optional[bool] = None
 
 
 @dataclass(frozen=True)

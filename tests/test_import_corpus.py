@@ -306,6 +306,19 @@ def test_vlan_bridge_is_rebuilt_from_vnet_metadata() -> None:
     assert _render(again, name) == xml
 
 
+def test_vlan_bridge_kernel_settings_survive_import() -> None:
+    """group_fwd_mask and multicast_snooping live only in vnet's metadata: carried over."""
+    topo = loader.load({"name": "t", "networks": {"v10": {
+        "kind": "vlan-bridge", "uplink": "eth0", "vlan": 10,
+        "bridge": {"group_fwd_mask": ["lldp"], "multicast_snooping": False}}}})
+    xml = _render(topo, "v10")
+    name, entry = importer.import_xml(xml, "v10")
+    assert entry["kind"] == "vlan-bridge"
+    assert (entry["bridge"]["group_fwd_mask"], entry["bridge"]["multicast_snooping"]) == (0x4000, False)
+    again = loader.load({"name": "t", "networks": {name: entry}})
+    assert _render(again, name) == xml
+
+
 def test_lists_are_not_stale() -> None:
     _require_corpus()
     present = set(FILES)

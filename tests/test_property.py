@@ -271,6 +271,12 @@ def bridge_value(draw: Any, named: bool = False) -> Any:
         b["zone"] = draw(mix(("trusted", "libvirt"), ("", "a b", "a<b")))
     if chance(draw, 8):
         b["dummy_tap"] = draw(mix((True, False)))
+    if chance(draw, 8):
+        b["group_fwd_mask"] = copy.deepcopy(draw(mix(
+            (0, 0x4000, 0x4008, ["lldp"], ["802.1x", "lldp"]),
+            (0x4001, 7, 0x10000, -1, "0x4000", ["lacp"], ["cdp"]))))
+    if chance(draw, 8):
+        b["multicast_snooping"] = draw(mix((True, False), ("off",)))
     if chance(draw, 3):
         b["nmae"] = "virbr9"
     return b

@@ -153,7 +153,7 @@ networks:
     hosts: [kvm1, kvm2]
     uplink: eth1
     vlan: 10
-    bridge: {mac: libvirt, dummy_tap: true}
+    bridge: {mac: libvirt, dummy_tap: true, group_fwd_mask: 0x4000, multicast_snooping: false}
     hairpin: true
   trunk:
     kind: openvswitch
@@ -174,7 +174,7 @@ networks:
     kind: two-tier
     upstream: route
     subnet: 10.1.0.0/24
-    access: {sw1: , sw2: {bridge: acc-sw2}}
+    access: {sw1: , sw2: {bridge: acc-sw2}, sw3: {bridge: {group_fwd_mask: [lldp, 802.1x]}}}
   shimmed:
     kind: macvtap
     host: kvm1
@@ -256,6 +256,12 @@ def _with(**networks: Any) -> dict[str, Any]:
     pytest.param(_with(lan={"kind": "nat", "bridge": {"name": "br0", "colour": "red"}}),
                  id="unknown-bridge-key"),
     pytest.param(_with(lan={"kind": "nat", "host": "a", "hosts": ["a"]}), id="host-and-hosts"),
+    pytest.param(_with(v={"kind": "vlan-bridge", "uplink": "eth0", "vlan": 5,
+                          "bridge": {"group_fwd_mask": 65536}}), id="group-fwd-mask-17-bits"),
+    pytest.param(_with(v={"kind": "vlan-bridge", "uplink": "eth0", "vlan": 5,
+                          "bridge": {"group_fwd_mask": ["lldp", "cdp"]}}), id="group-fwd-mask-unknown-name"),
+    pytest.param(_with(v={"kind": "vlan-bridge", "uplink": "eth0", "vlan": 5,
+                          "bridge": {"multicast_snooping": "off"}}), id="multicast-snooping-text"),
     pytest.param({**BASE, "vms": {"vm": {"nics": [{"network": "lan", "speed": 10}]}}},
                  id="unknown-nic-key"),
     pytest.param({**BASE, "vms": {"vm": {"nics": [{"mac": "52:54:00:00:00:01"}]}}},

@@ -184,6 +184,36 @@ CASES = [
       "networks__v10__uuid": "6DFD5406-C36F-5834-B4E5-C4D1AC62EF84"}, "networks.v10.uuid",
      "also the UUID of network 'lan'", None),
     ({"networks__o": {"kind": "open"}}, "networks.o", "needs an address", None),
+    # bridge.group_fwd_mask / multicast_snooping: bridges vnet creates only, no restricted bits
+    ({"networks__v10__bridge": {"group_fwd_mask": 0x4001}}, "networks.v10.bridge.group_fwd_mask",
+     "0x4001 sets bit 0 (stp), which the kernel refuses", "0x4000 (or [lldp]) forwards LLDP"),
+    ({"networks__v10__bridge": {"group_fwd_mask": 0x0007}}, "networks.v10.bridge.group_fwd_mask",
+     "0x7 sets bits 0 (stp), 1 (pause), 2 (lacp)", "can never be forwarded by a Linux bridge"),
+    ({"networks__v10__bridge": {"group_fwd_mask": ["lldp", "lacp"]}}, "networks.v10.bridge.group_fwd_mask",
+     "0x4004 sets bit 2 (lacp)", "bits 0-2"),
+    ({"networks__v10__bridge": {"group_fwd_mask": 0x10000}}, "networks.v10.bridge.group_fwd_mask",
+     "65536 is out of range 0..0xffff", "16 bits"),
+    ({"networks__v10__bridge": {"group_fwd_mask": -8}}, "networks.v10.bridge.group_fwd_mask",
+     "out of range", None),
+    ({"networks__v10__bridge": {"group_fwd_mask": "0x4000"}}, "networks.v10.bridge.group_fwd_mask",
+     "expected a number", "write 0x4000 without quotes"),
+    ({"networks__v10__bridge": {"group_fwd_mask": True}}, "networks.v10.bridge.group_fwd_mask",
+     "expected a whole number", None),
+    ({"networks__v10__bridge": {"group_fwd_mask": ["lldpp"]}}, "networks.v10.bridge.group_fwd_mask[0]",
+     "unknown link-local protocol 'lldpp'", "did you mean 'lldp'"),
+    ({"networks__v10__bridge": {"multicast_snooping": "off"}}, "networks.v10.bridge.multicast_snooping",
+     "true or false", None),
+    ({"networks__lan__bridge": {"group_fwd_mask": 0x4000}}, "networks.lan.bridge.group_fwd_mask",
+     "for bridges vnet creates", "vlan-bridge"),
+    ({"networks__i": {"kind": "isolated", "bridge": {"multicast_snooping": False}}},
+     "networks.i.bridge.multicast_snooping", "libvirt creates this bridge", "two-tier"),
+    ({"networks__t": {"kind": "two-tier", "subnet": "10.7.0.0/24", "access": {"sw1": {}},
+                      "bridge": {"group_fwd_mask": 0x4000}}},
+     "networks.t.bridge.group_fwd_mask", "for bridges vnet creates", "access.<switch>.bridge"),
+    ({"networks__b": {"kind": "bridge", "bridge": {"name": "br0", "multicast_snooping": False}}},
+     "networks.b.bridge.multicast_snooping", "cannot be set here", "vlan-bridge"),
+    ({"networks__s": {"kind": "openvswitch", "bridge": {"name": "ovsbr0", "group_fwd_mask": 0x4000}}},
+     "networks.s.bridge.group_fwd_mask", "cannot be set here: Open vSwitch", "bridges it creates"),
 ]
 
 
@@ -229,6 +259,50 @@ def test_yaml_syntax_error_names_line() -> None:
     with pytest.raises(InputError) as info:
         loader.load_yaml_text("name: t\nnetworks:\n  lan: {kind: nat\n", "office.yaml")
     assert info.value.path and info.value.path.startswith("office.yaml:")
+
+
+@pytest.mark.parametrize(("net", "bridge"), [
+    ({"kind": "vlan-bridge", "uplink": "eth1", "vlan": 30,
+      "bridge": {"group_fwd_mask": 0x4008, "multicast_snooping": False}}, "br30"),
+    ({"kind": "two-tier", "subnet": "10.7.0.0/24",
+      "access": {"sw1": {"bridge": {"name": "acc1", "group_fwd_mask": ["lldp", "802.1x"],
+                                    "multicast_snooping": False}}}}, "acc1"),
+])
+def test_bridge_kernel_settings_reach_the_host_bridge(net: dict[str, Any], bridge: str) -> None:
+    from libvirt_vnet import hostspec
+    from libvirt_vnet.drivers import registry
+
+    topo = loader.load(doc(networks__n=net))
+    spec = topo.network("n")
+    driver = registry.driver_for(spec.kind)
+    (br,) = [o for o in driver.host_objects(spec, topo, "hv1")
+             if isinstance(o, hostspec.HostBridge) and o.name == bridge]
+    assert (br.group_fwd_mask, br.multicast_snooping) == (0x4008, False)
+    meta = driver.meta(spec, topo, "hv1")
+    assert hostspec.network_meta_from(hostspec.network_meta_element(meta)) == meta
+    el = hostspec.network_meta_element(meta).find(hostspec.q("bridge") + f"[@name='{bridge}']")
+    assert el is not None and el.get("group-fwd-mask") == str(0x4008)
+    assert el.get("multicast-snooping") == "no"
+
+
+def test_bridge_kernel_settings_default_to_the_kernels() -> None:
+    from libvirt_vnet import hostspec
+    from libvirt_vnet.drivers import registry
+
+    topo = loader.load(doc())
+    spec = topo.network("v10")
+    (br,) = [o for o in registry.driver_for(spec.kind).host_objects(spec, topo, "hv1")
+             if isinstance(o, hostspec.HostBridge)]
+    assert (br.group_fwd_mask, br.multicast_snooping) == (None, None)
+
+
+def test_group_fwd_mask_in_yaml_hex() -> None:
+    text = ("name: t\nhosts: {hv1: {uplinks: [eth0]}}\nnetworks:\n"
+            "  v10: {kind: vlan-bridge, uplink: eth0, vlan: 10, bridge: {group_fwd_mask: 0x4000}}\n")
+    bridge = loader.load_yaml_text(text).network("v10").bridge
+    assert bridge is not None and bridge.group_fwd_mask == 0x4000
+    bridge = loader.load(doc(networks__v10__bridge={"group_fwd_mask": 0})).network("v10").bridge
+    assert bridge is not None and bridge.group_fwd_mask == 0  # set explicitly, not "default"
 
 
 def test_dummy_tap_name_follows_libvirt() -> None:

@@ -18,7 +18,7 @@ from ..netdef import (
     NetworkDef,
 )
 from ..spec import NetworkSpec, NicSpec, Topology, VmSpec
-from .base import Driver, libvirt_bridge_name, nic_interface, pinned_mac
+from .base import VNET_BRIDGE_SETTINGS, VNET_BRIDGES, Driver, libvirt_bridge_name, nic_interface, pinned_mac
 
 L3_KEYS = frozenset({
     "subnet", "gateway", "dhcp", "tftp", "local_ptr", "subnet6", "gateway6", "dhcp6", "ips",
@@ -32,6 +32,10 @@ class L3Driver(Driver):
     keys = L3_KEYS
     attach = ("network", "bridge")
     forward_mode: ClassVar[Optional[ForwardMode]] = None
+    #: advice when a setting only vnet can apply is given for libvirt's bridge
+    vnet_bridge_hint: ClassVar[str] = (
+        f"use a bridge vnet creates ({VNET_BRIDGES}), or set it on the host once libvirt "
+        "has started the network")
 
     def needs_ip(self, net: NetworkSpec) -> bool:
         return self.forward_mode in (ForwardMode.NAT, ForwardMode.ROUTE, ForwardMode.OPEN)
@@ -54,6 +58,12 @@ class L3Driver(Driver):
                 "dummy_tap is for bridges vnet creates; libvirt pins this bridge's MAC itself",
                 path=f"{net.path}.bridge.dummy_tap",
                 hint="leave it out: the network's <mac> keeps the bridge address stable")
+        for key in VNET_BRIDGE_SETTINGS:
+            if b is not None and getattr(b, key) is not None:
+                raise InputError(
+                    f"{key} is for bridges vnet creates: libvirt creates this bridge and its "
+                    "<bridge> has no setting for it", path=f"{net.path}.bridge.{key}",
+                    hint=self.vnet_bridge_hint)
         for pg in net.portgroups:
             if pg.vlan is not None or pg.virtualport is not None:
                 raise InputError(

@@ -15,6 +15,11 @@ T = TypeVar("T")
 #: keys with meaning on every kind that holds guests on a Linux bridge
 SEGMENT_KEYS = frozenset({"subnet", "gateway", "subnet6", "gateway6"})
 
+#: ``bridge`` settings libvirt has no XML for: vnet sets them on the bridges it creates
+VNET_BRIDGE_SETTINGS = ("group_fwd_mask", "multicast_snooping")
+#: the kinds (and parts) whose bridges vnet creates, for hints
+VNET_BRIDGES = "kind vlan-bridge, or the access switches of kind two-tier"
+
 
 class Driver:
     """Base of all drivers.  Subclasses set the class attributes and override what
@@ -175,3 +180,10 @@ def refuse_bridge_settings(net: NetworkSpec, owner: str) -> None:
     if b.dummy_tap:
         raise InputError(f"bridge.dummy_tap cannot be set here: {owner}",
                          path=f"{net.path}.bridge.dummy_tap")
+    for key in VNET_BRIDGE_SETTINGS:
+        if getattr(b, key) is not None:
+            raise InputError(
+                f"bridge.{key} cannot be set here: {owner}",
+                path=f"{net.path}.bridge.{key}",
+                hint=f"vnet sets it only on bridges it creates ({VNET_BRIDGES}); "
+                "otherwise configure that bridge on the host")

@@ -29,6 +29,8 @@ class TwoTierDriver(L3Driver):
     kind = "two-tier"
     keys = L3_KEYS | {"upstream", "access", "uplink", "nat", "hairpin"}
     attach = ("network", "bridge")
+    vnet_bridge_hint = ("set it on the access switches' bridges (access.<switch>.bridge), "
+                        "which vnet creates; the aggregation bridge is libvirt's")
 
     def check(self, net: NetworkSpec) -> None:
         super().check(net)
@@ -46,8 +48,9 @@ class TwoTierDriver(L3Driver):
             raise InputError("nat settings need upstream: nat", path=f"{net.path}.nat")
         for sw in net.access:
             if sw.bridge.mac_table_manager or sw.bridge.zone:
-                raise InputError("access bridges are vnet's: only name, mac, stp, delay and "
-                                 "dummy_tap apply", path=f"{sw.path}.bridge")
+                raise InputError("access bridges are vnet's: only name, mac, stp, delay, "
+                                 "dummy_tap, group_fwd_mask and multicast_snooping apply",
+                                 path=f"{sw.path}.bridge")
 
     def needs_ip(self, net: NetworkSpec) -> bool:
         return (net.upstream or "nat") in ("nat", "route", "open")
@@ -79,7 +82,8 @@ class TwoTierDriver(L3Driver):
                 b.mac or names.derive_mac(topo.name, "network", net.name, "access", sw.name))
             objs.append(HostBridge(
                 name=br, mac=mac, stp=bool(b.stp), delay=b.delay or 0, mtu=net.mtu,
-                dummy_tap=names.dummy_tap_name(br) if b.dummy_tap else None))
+                dummy_tap=names.dummy_tap_name(br) if b.dummy_tap else None,
+                group_fwd_mask=b.group_fwd_mask, multicast_snooping=b.multicast_snooping))
             key = f"{net.name}-{sw.name}"
             objs.append(VethLink(name=names.derive_ifname("vu-", key),
                                  peer=names.derive_ifname("va-", key), bridge=br,

@@ -77,7 +77,9 @@ class VlanBridgeDriver(Driver):
             HostBridge(name=br, mac=pinned_mac(net, topo, host),
                        stp=bool(b.stp) if b and b.stp is not None else False,
                        delay=b.delay if b and b.delay is not None else 0, mtu=net.mtu,
-                       dummy_tap=names.dummy_tap_name(br) if b and b.dummy_tap else None),
+                       dummy_tap=names.dummy_tap_name(br) if b and b.dummy_tap else None,
+                       group_fwd_mask=b.group_fwd_mask if b else None,
+                       multicast_snooping=b.multicast_snooping if b else None),
             BridgeUplink(device=dev, bridge=br),
             *port_flags(net, br),
         )
