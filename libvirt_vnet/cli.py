@@ -377,7 +377,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
     print(f"Host plan for topology {topo.name!r} on host {host!r} (read from {result.source}):")
     print(result.render(verbose=args.verbose))
     if not result.empty:
-        print(f"Apply it with: vnet host-apply {args.topology}" + (f" --host {host}" if args.host else ""))
+        extra = (f" --host {host}" if args.host else "") + (f" --state-dir {args.state_dir}" if args.state_dir else "")
+        print(f"Apply it with: vnet host-apply {args.topology}{extra}")
     return 0
 
 
@@ -402,7 +403,7 @@ def cmd_host_destroy(args: argparse.Namespace) -> int:
     from .host import executor
     from .host.state import Store
 
-    if args.topology.endswith((".yaml", ".yml")) or args.topology == "-":
+    if Path(args.topology).exists() or args.topology.endswith((".yaml", ".yml")) or args.topology == "-":
         topo = _load(args.topology)
         host = _host_of(topo, args.host)
         from .host import planner
@@ -410,9 +411,12 @@ def cmd_host_destroy(args: argparse.Namespace) -> int:
         holder = planner.holder_for(topo.name, host)
     else:
         holder = args.topology
-    result = executor.destroy(holder, store=Store(args.state_dir))
-    if not result.released and not result.kept:
-        print(f"{holder}: nothing held (already clean)")
+    known = executor.holders(Store(args.state_dir))
+    if holder not in known:
+        listed = ", ".join(sorted(known)) or "none"
+        print(f"{holder}: nothing held (already clean; holders on record: {listed})")
+        return 0
+    result = executor.destroy(holder, store=Store(args.state_dir), force=args.force)
     for text in result.released:
         print(f"  − {text}")
     for text in result.kept:
@@ -438,6 +442,10 @@ def cmd_host_status(args: argparse.Namespace) -> int:
             print(f"  {rec.want if rec and rec.want else key}{note}")
     if ledger.pending:
         print(f"{len(ledger.pending)} teardown step(s) pending: the next vnet host command finishes them.")
+    for item in ledger.failed:
+        undo = item.get("undo", {})
+        print(f"could not undo: {undo.get('op')} {undo.get('name') or undo.get('pf')}: {item.get('error')} "
+              "(left as it is; check it by hand)")
     return 0
 
 
@@ -567,6 +575,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "their last user lets go.  Only devices that still carry vnet's mark are "
                        "deleted.", epilog=HOST_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_host_args(s, "topology YAML file, or a holder name from host-status")
+    s.add_argument("--force", action="store_true",
+                   help="delete vnet's bridges even when guests' ports are still on them (they are unplugged)")
     s.set_defaults(func=cmd_host_destroy)
 
     s = sub.add_parser("host-status", help="list the host plumbing vnet holds, by holder",

@@ -4,7 +4,8 @@ plan given as JSON on stdin, optionally with a fault injected at the k-th kernel
 with SIGKILL just before it (``kill_at``).  Prints one JSON line.
 
 Spec keys: ``op`` (apply, plan, destroy), ``holder``, ``state_dir``, and either
-``actions`` (``[{"type": "EnsureBridge", ...fields}]``) or ``topology`` + ``host``.
+``actions`` (``[{"type": "EnsureBridge", ...fields}]``) or ``topology`` + ``host``;
+``force`` for destroy.
 The kernel is the real one (netlink through libvirt_vnet.host.netlink); the wrapper only
 counts calls, so a fault stops a real apply at a real point.
 """
@@ -92,7 +93,7 @@ def main() -> int:
                                verify_timeout=spec.get("verify_timeout", 3.0))
             out.update(changed=r.changed, in_place=r.in_place, released=r.released, fast_path=r.fast_path)
         elif op == "destroy":
-            r = executor.destroy(holder, store=store, kernel_factory=factory)
+            r = executor.destroy(holder, store=store, kernel_factory=factory, force=spec.get("force", False))
             out.update(released=r.released)
         else:
             raise ValueError(op)

@@ -169,10 +169,11 @@ def verify(ns: str, state_dir: Path, held: set[int]) -> None:
         assert objects[f"link:{a}"]["undo"] == [{"op": "delete", "name": a, "kind": "veth",
                                                  "mark": f"vnet:conc:{a}"}]
         assert objects[f"master:{a}"]["holders"] == [holder(i)]
-        assert objects[f"master:{a}"]["undo"] == [{"op": "set", "name": a, "attrs": {"master": None, "up": False}}]
+        assert objects[f"master:{a}"]["undo"] == [{"op": "set", "name": a, "attrs": {"master": None, "up": False},
+                                                   "expect": {"master": bridge(i)}}]
     assert state["holders"] == {holder(i): [f"link:{bridge(i)}", f"link:{veth(i)[0]}", f"master:{veth(i)[0]}"]
                                 for i in sorted(held)}
-    assert state["pending"] == []
+    assert state["pending"] == [] and state["failed"] == []
     assert not (state_dir / "journal.jsonl").exists()
 
 

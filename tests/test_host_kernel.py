@@ -232,6 +232,11 @@ def test_bridge_mac_pinned_and_attributes(host: Host) -> None:
     again = assert_idempotent(host, [BR10])
     assert again["fast_path"] and not again["pyroute2_imported"], again
 
+    # p1 is not vnet's: destroying its bridge is refused, nothing changes; after it leaves, fine
+    refused = host.run("destroy", [BR10])
+    assert not refused["ok"] and refused["exit_code"] == 4 and "still has port p1" in refused["error"], refused
+    assert host.link("p1").get("master") == "br10" and host.ledger()["holders"]
+    host.ip("link", "set", "p1", "nomaster")
     host.ok("destroy", [BR10])
     assert "br10" not in host.links()
     for dev in ("p1", "p2", "brc"):
@@ -297,7 +302,9 @@ def test_two_tier_topology(host: Host) -> None:
     assert slave(lk["vnet5"])["hairpin"]
     assert not slave(lk["acc-sw1-nic"])["hairpin"] and not slave(lk["vu-campus-sw1"])["hairpin"]
 
-    host.ok("destroy", topology="two-tier.yaml")
+    refused = host.run("destroy", topology="two-tier.yaml")  # a guest is still on acc-sw1
+    assert not refused["ok"] and "bridge acc-sw1 still has port vnet5" in refused["error"], refused
+    host.ok("destroy", topology="two-tier.yaml", force=True)
     assert host.ledger()["holders"] == {}
     assert "vnet5" in host.links()  # the guest's tap is not vnet's to delete
     host.ip("link", "del", "vnet5")
@@ -311,9 +318,10 @@ def test_port_flags(host: Host) -> None:
     host.ip("link", "add", "lv0", "address", "52:54:00:33:00:01", "type", "bridge")
     host.ip("link", "set", "lv0", "up")
     host.ip("tuntap", "add", "vnet0", "mode", "tap")
-    host.veth("vnet1", "vnet1p")
+    host.ip("tuntap", "add", "vnet1", "mode", "tap")
     host.veth("eth1", "eth1p")
-    for dev in ("vnet0", "vnet1", "eth1"):
+    host.veth("ct0", "ct0p")  # a container's veth: not a guest port
+    for dev in ("vnet0", "vnet1", "eth1", "ct0"):
         host.ip("link", "set", dev, "master", "lv0")
     host.ip("link", "set", "vnet1", "type", "bridge_slave", "learning", "off")  # the user's own choice
     before = host.state()
@@ -327,6 +335,7 @@ def test_port_flags(host: Host) -> None:
     assert flags_of(lk["vnet0"]) == (True, True, False)
     assert flags_of(lk["vnet1"]) == (True, True, False)
     assert flags_of(lk["eth1"]) == (False, False, True)  # skipped
+    assert flags_of(lk["ct0"]) == (False, False, True)  # not a tap: not a guest's port
     assert flags_of(lk["va-p"]) == (False, False, True)  # vnet's own port
     assert flags_of(lk["vu-p"]) == (True, False, False)  # named port
     assert lk["va-p"].get("master") == "lv0" and lk["vu-p"].get("master") == "br0"
@@ -437,7 +446,7 @@ def rep_host(h: Host) -> None:
     h.ip("link", "add", "agg0", "address", "52:54:00:aa:00:ff", "type", "bridge")
     h.ip("link", "set", "agg0", "up")
     h.ip("tuntap", "add", "vnet0", "mode", "tap")
-    h.veth("vnet1", "vnet1p")
+    h.ip("tuntap", "add", "vnet1", "mode", "tap")
     h.ip("link", "set", "vnet0", "master", "agg0")
     h.ip("link", "set", "vnet1", "master", "agg0")
 

@@ -104,8 +104,15 @@ def test_master_and_port_flags() -> None:
     eth1 = link("eth1", 3, master="br0")
     with pytest.raises(ConflictError, match="already a port of br0"):
         SetMaster(device="eth1", bridge="br10").check(snap(OURS_BR, eth1), Planned())
-    free = link("eth1", 3)
+    free = link("eth1", 3, addresses=("fe80::1/64",))
     assert SetMaster(device="eth1", bridge="br10").check(snap(OURS_BR, free), Planned()).sign == "~"
+    # the classic lock-out: enslaving the interface that holds the host's address
+    addressed = link("eth1", 3, addresses=("192.0.2.5/24",))
+    with pytest.raises(ConflictError, match="192.0.2.5/24") as e:
+        SetMaster(device="eth1", bridge="br10").check(snap(OURS_BR, addressed), Planned())
+    assert "move the addresses to the bridge br10" in (e.value.hint or "")
+    unknown = link("eth1", 3)  # sysfs: addresses not known, netlink must decide
+    assert SetMaster(device="eth1", bridge="br10").check(snap(OURS_BR, unknown), Planned()).sign == "?"
     planned = Planned(br10=BR)
     assert SetMaster(device="eth1", bridge="br10").check(snap(free), planned).sign == "~"
     with pytest.raises(ConflictError, match="bridge br10 does not exist"):
@@ -113,11 +120,12 @@ def test_master_and_port_flags() -> None:
     mtu_br = EnsureBridge(name="br10", mark="m", mtu=9000)
     with pytest.raises(ConflictError, match="smaller than the MTU 9000"):
         SetMaster(device="eth1", bridge="br10").check(snap(free), Planned(br10=mtu_br))
-    tap = link("vnet0", 7, master="br10", port=PortAttrs(hairpin=False, isolated=False, learning=True))
+    tap = link("vnet0", 7, kind="tun", master="br10", port=PortAttrs(hairpin=False, isolated=False, learning=True))
+    veth = link("ct0", 8, kind="veth", master="br10", port=PortAttrs(hairpin=False, isolated=False, learning=True))
     uplink = link("eth1", 3, master="br10", port=PortAttrs(hairpin=False, isolated=False, learning=True))
     flags = SetPortFlags(bridge="br10", hairpin=True, skip=("eth1",))
-    v = flags.check(snap(OURS_BR, tap, uplink), Planned())
-    assert v.sign == "~" and "vnet0" in v.detail and "eth1" not in v.detail
+    v = flags.check(snap(OURS_BR, tap, uplink, veth), Planned())
+    assert v.sign == "~" and "vnet0" in v.detail and "eth1" not in v.detail and "ct0" not in v.detail
 
 
 def test_numvfs_changes_only_from_zero() -> None:

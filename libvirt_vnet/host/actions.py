@@ -287,10 +287,15 @@ class EnsureBridge(Action):
         starts and refuses other values): libvirt's usual ``stp='on' delay='0'`` is 2 s."""
         return min(max(self.delay, 2), 30) if self.stp else self.delay
 
-    def _want(self) -> dict[str, Any]:
-        return {"mac": self.mac, "stp": self.stp, "forward_delay": self.effective_delay * 100, "mtu": self.mtu,
+    def _want(self, lk: Optional[Link] = None) -> dict[str, Any]:
+        want = {"mac": self.mac, "stp": self.stp, "forward_delay": self.effective_delay * 100, "mtu": self.mtu,
                 "group_fwd_mask": self.group_fwd_mask, "multicast_snooping": self.multicast_snooping,
                 "up": True}
+        if self.stp and lk is not None and lk.bridge is not None and lk.bridge.stp:
+            # with STP running, the kernel reports the root bridge's delay, not the one
+            # configured here: set it when STP starts, never compare it
+            want["forward_delay"] = None
+        return want
 
     @staticmethod
     def _have(lk: Link) -> dict[str, Any]:
@@ -315,14 +320,14 @@ class EnsureBridge(Action):
                 hint="name vnet's bridge differently (bridge: {name: ...}); to put guests on that existing "
                 "bridge as it is, use a network of kind bridge")
         have = self._have(lk)
-        diff = _diff(self._want(), have)
+        diff = _diff(self._want(lk), have)
         if self.mac and lk.mac_pinned is False:
             diff["mac"] = self.mac
         return Verdict("~", _changes(diff, have)) if diff else SATISFIED
 
     def apply(self, kernel: Kernel, snap: Snapshot, rec: Recorder) -> None:
         lk = snap.get(self.name)
-        want = self._want()
+        want = self._want(lk)
         if lk is None:
             attrs = {k: v for k, v in want.items() if v is not None and k != "mtu"}
             guarded(rec, _create_undo(self.name, "bridge", self.mark),
@@ -406,6 +411,7 @@ class EnsureTap(Action):
     name: str
     mac: Optional[str]
     mark: str
+    mtu: Optional[int] = None
     origin: str = field(default="", compare=False)
 
     @property
@@ -430,19 +436,19 @@ class EnsureTap(Action):
         if not owned(lk):
             raise ConflictError(f"{self.name} already exists and vnet did not create it", path=self.describe(),
                                 hint="delete it, or turn dummy_tap off")
-        if self.mac and lk.mac != self.mac:
-            return Verdict("~", f"mac {lk.mac} → {self.mac}")
-        return SATISFIED
+        diff = _diff({"mac": self.mac, "mtu": self.mtu}, {"mac": lk.mac, "mtu": lk.mtu})
+        return Verdict("~", _changes(diff, {"mac": lk.mac, "mtu": lk.mtu})) if diff else SATISFIED
 
     def apply(self, kernel: Kernel, snap: Snapshot, rec: Recorder) -> None:
         lk = snap.get(self.name)
         if lk is None:
             guarded(rec, _create_undo(self.name, "tun", self.mark),
                     lambda: kernel.create(self.name, "tap", mac=self.mac))
-            kernel.set(self.name, alias=self.mark)
+            kernel.set(self.name, alias=self.mark, mtu=self.mtu)
             return
-        guarded(rec, {"op": "set", "name": self.name, "attrs": {"mac": lk.mac}},
-                lambda: kernel.set(self.name, mac=self.mac))
+        diff = _diff({"mac": self.mac, "mtu": self.mtu}, {"mac": lk.mac, "mtu": lk.mtu})
+        guarded(rec, {"op": "set", "name": self.name, "attrs": {k: getattr(lk, k) for k in diff}},
+                lambda: kernel.set(self.name, **diff))
 
 
 @dataclass(frozen=True)
@@ -489,10 +495,22 @@ class SetMaster(Action):
                                 hint="fix the uplink's name in the topology, or create the device first")
         if lk.master == self.bridge and (self.up is None or lk.up == self.up):
             return SATISFIED
-        if lk.master not in (None, self.bridge) and not owned(lk):
+        current = snap.get(lk.master) if lk.master else None
+        if lk.master not in (None, self.bridge) and not (current is not None and owned(current)):
             raise ConflictError(f"{self.device} is already a port of {lk.master}", path=self.describe(),
                                 hint=f"vnet does not take a device out of a bridge it did not make; "
                                 f"remove it from {lk.master} first")
+        if lk.master != self.bridge and not owned(lk):
+            if lk.addresses is None:
+                return UNKNOWN  # sysfs does not show addresses: let netlink decide
+            local = [a for a in lk.addresses if not a.startswith("fe80:")]
+            if local:
+                raise ConflictError(
+                    f"{self.device} has the address{'es' if len(local) > 1 else ''} {', '.join(local)}: as a "
+                    f"port of {self.bridge} it would stop answering on {'them' if len(local) > 1 else 'it'}",
+                    path=self.describe(),
+                    hint=f"move the addresses to the bridge {self.bridge} (the usual br0 setup), or "
+                    "remove them, then apply again — this is how hosts lose their management access")
         return Verdict("~", f"master {lk.master or 'none'} → {self.bridge}")
 
     def apply(self, kernel: Kernel, snap: Snapshot, rec: Recorder) -> None:
@@ -503,7 +521,8 @@ class SetMaster(Action):
         attrs: dict[str, Any] = {"master": self.bridge}
         if self.up is not None and (lk is None or lk.up != self.up):  # a link made by this plan is up
             attrs["up"] = self.up
-        guarded(rec, {"op": "set", "name": self.device, "attrs": old}, lambda: kernel.set(self.device, **attrs))
+        guarded(rec, {"op": "set", "name": self.device, "attrs": old, "expect": {"master": self.bridge}},
+                lambda: kernel.set(self.device, **attrs))
 
 
 _PORT_FLAGS = ("hairpin", "isolated", "learning")
@@ -517,8 +536,9 @@ def _port_have(lk: Link) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class SetPortFlags(Action):
-    """Bridge-port flags of one port (``port``), or of every port of ``bridge`` that vnet
-    did not create (the guests' taps) when ``port`` is ``None``."""
+    """Bridge-port flags of one port (``port``), or of the guests' ports of ``bridge`` when
+    ``port`` is ``None``: its tap devices that vnet did not create (libvirt's ``vnetN``).
+    Other ports — the user's uplink, containers' veths — are never touched that way."""
 
     bridge: str
     port: Optional[str] = None
@@ -548,7 +568,8 @@ class SetPortFlags(Action):
         if self.port:
             lk = snap.get(self.port)
             return [lk] if lk is not None and lk.port is not None else []
-        return [lk for lk in snap.ports_of(self.bridge) if not owned(lk) and lk.name not in self.skip]
+        return [lk for lk in snap.ports_of(self.bridge)
+                if lk.kind == "tun" and not owned(lk) and lk.name not in self.skip]
 
     def check(self, snap: Snapshot, planned: Planned) -> Verdict:
         if self.port and self.port not in planned:
@@ -578,7 +599,7 @@ class SetPortFlags(Action):
                 continue
             old = {k: (have[k] if have[k] is not None else {"hairpin": False, "isolated": False,
                                                               "learning": True}[k]) for k in diff}
-            guarded(rec, {"op": "port", "name": lk.name, "attrs": old},
+            guarded(rec, {"op": "port", "name": lk.name, "attrs": old, "expect": diff},
                     lambda lk=lk, diff=diff: kernel.set_port(lk.name, **diff))  # type: ignore[misc]
 
 
@@ -615,6 +636,11 @@ class EnsureMacvlan(Action):
                 return UNKNOWN
             raise ConflictError(f"the uplink {self.parent} of shim {self.name} does not exist on this host",
                                 path=self.describe(), hint="fix the network's uplink")
+        if parent is not None and parent.master:
+            raise ConflictError(f"{self.parent} is a port of bridge {parent.master}: a macvlan cannot sit on a "
+                                "bridge port", path=self.describe(),
+                                hint=f"guests on {parent.master} are reached through the bridge itself; "
+                                "drop shim:, or give the bridge the host address")
         if parent is not None and snap.complete:
             owner = next((o for o in snap.links.values() if o.link == parent.index and o.name != self.name
                           and o.macvlan_mode in ("passthru", "source")), None)
@@ -633,12 +659,12 @@ class EnsureMacvlan(Action):
         if parent is None or lk.link != parent.index or (lk.macvlan_mode not in (None, self.mode)):
             raise ConflictError(f"shim {self.name} exists on another parent or in another mode",
                                 path=self.describe(), hint=f"delete it (ip link del {self.name}) and apply again")
-        if lk.kind is None or lk.addresses is None:
-            return UNKNOWN
+        if lk.kind is None or (self.address and lk.addresses is None):
+            return UNKNOWN  # sysfs shows no IPv4 addresses: netlink decides
         todo = []
         if not lk.up:
             todo.append("bring up")
-        if self.address and self.address not in lk.addresses:
+        if self.address and self.address not in (lk.addresses or ()):
             todo.append(f"add address {self.address}")
         return Verdict("~", ", ".join(todo)) if todo else SATISFIED
 
@@ -689,6 +715,9 @@ class EnsureNumVfs(Action):
         if lk.numvfs is None:
             raise ConflictError(f"{self.pf} is not an SR-IOV device (it has no sriov_numvfs)",
                                 path=self.describe(), hint="name the physical function of an SR-IOV NIC")
+        if lk.totalvfs is not None and self.count > lk.totalvfs:
+            raise ConflictError(f"{self.pf} supports at most {lk.totalvfs} VFs, not {self.count}",
+                                path=self.describe(), hint=f"set vfs: {lk.totalvfs} or fewer")
         if lk.numvfs == self.count:
             return SATISFIED
         if lk.numvfs != 0:
@@ -745,6 +774,9 @@ class SetVf(Action):
             if found is None:
                 raise ConflictError(f"{self.pci} is not an SR-IOV VF on this host", path=self.describe(),
                                     hint="check the VF's PCI address (lspci -D)")
+            if pf is not None and found[0] != pf:
+                raise ConflictError(f"{self.pci} is a VF of {found[0]}, not of {pf}", path=self.describe(),
+                                    hint="fix the NIC's vf: or the network's pf:")
             pf, vf = found
         if pf is None:
             raise ConflictError("cannot tell which PF this VF belongs to", path=self.describe())
@@ -812,10 +844,22 @@ class SetVf(Action):
                 lambda: kernel.set_vf(pf, vf, **diff))
 
 
-def replay(kernel: Kernel, undo: Undo) -> None:
+def _still_ours(lk: Link, undo: Undo) -> dict[str, Any]:
+    """The attributes of a ``set``/``port`` record to restore — none when the link no
+    longer shows what vnet set (``expect``): the user moved their uplink into another
+    bridge, a tap name now belongs to another guest.  Such a link is left as it is."""
+    expect = undo.get("expect") or {}
+    have = {"master": lk.master, "up": lk.up, "mtu": lk.mtu, "mac": lk.mac, **_port_have(lk)}
+    if any(have.get(k) != v for k, v in expect.items()):
+        return {}
+    return dict(undo["attrs"])
+
+
+def replay(kernel: Kernel, undo: Undo, *, unmarked_ok: bool = False) -> None:
     """Carry out one undo record.  Deletion is guarded by ownership: only a link that
-    still carries the mark vnet gave it (or no mark at all: created, then the process
-    died before marking it) is deleted; anything else is left and logged."""
+    still carries the mark vnet gave it is deleted — or, with ``unmarked_ok`` (rolling
+    back an apply that was interrupted between creating a link and marking it), one with
+    no mark at all and the kind vnet created.  Anything else is left and logged."""
     import errno
     import logging
 
@@ -826,15 +870,21 @@ def replay(kernel: Kernel, undo: Undo) -> None:
             lk = kernel.lookup(undo["name"])
             if lk is None:
                 return
-            if lk.alias == undo["mark"] or (lk.alias == "" and lk.kind in (undo.get("kind"), None)):
+            if lk.alias == undo["mark"] or (unmarked_ok and lk.alias == "" and lk.kind == undo.get("kind")):
                 kernel.delete(undo["name"])
             else:
-                log.warning("not deleting %s: it no longer carries vnet's mark %r (alias %r)",
+                log.warning("not deleting %s: it does not carry vnet's mark %r (alias %r)",
                             undo["name"], undo["mark"], lk.alias)
-        elif op == "set":
-            kernel.set(undo["name"], **undo["attrs"])
-        elif op == "port":
-            kernel.set_port(undo["name"], **undo["attrs"])
+        elif op in ("set", "port"):
+            lk = kernel.lookup(undo["name"])
+            if lk is None:
+                return
+            attrs = _still_ours(lk, undo)
+            if not attrs:
+                log.warning("%s changed since vnet set %s: leaving it as it is", undo["name"],
+                            ", ".join(sorted(undo.get("expect") or {})))
+            else:
+                (kernel.set if op == "set" else kernel.set_port)(undo["name"], **attrs)
         elif op == "vf":
             kernel.set_vf(undo["pf"], undo["vf"], **undo["attrs"])
         elif op == "numvfs":

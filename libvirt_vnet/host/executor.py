@@ -16,6 +16,7 @@ VLAN whose bridge is up).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Sequence
@@ -24,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 from ..errors import ApplyError, ConflictError, ErrorList, VnetError
-from .actions import Action, Kernel, Planned, Undo, Verdict, replay
+from .actions import Action, Kernel, Planned, SetPortFlags, Undo, Verdict, owned, replay
 from .snapshot import Snapshot, read_sysfs, sysfs_matches_netns
 from .state import Ledger, Store
 
@@ -178,7 +179,11 @@ def recover(store: Store, ledger: Ledger, kernel_factory: KernelFactory) -> None
     if store.journal.exists() and jid != ledger.committed and records:
         log.warning("rolling back an interrupted apply (%d changes, journal %s)", len(records), jid)
         with kernel_factory() as kernel:
-            _undo_all(kernel, [u for _, u in records])
+            problems = _undo_all(kernel, [u for _, u in records], unmarked_ok=True)
+        if problems:
+            ledger.failed.extend({"undo": u, "error": "rolling back an interrupted apply failed"}
+                                 for _, u in records)
+            store.save(ledger)
     store.journal.close(remove=True)
     if ledger.pending:
         log.warning("finishing an interrupted teardown (%d undo records)", len(ledger.pending))
@@ -186,12 +191,12 @@ def recover(store: Store, ledger: Ledger, kernel_factory: KernelFactory) -> None
             _run_pending(kernel, store, ledger)
 
 
-def _undo_all(kernel: Kernel, undo: Sequence[Undo]) -> list[str]:
+def _undo_all(kernel: Kernel, undo: Sequence[Undo], *, unmarked_ok: bool = False) -> list[str]:
     """Replay undo records in reverse; the problems (never raised: undo all we can)."""
     problems = []
     for rec in reversed(undo):
         try:
-            replay(kernel, rec)
+            replay(kernel, rec, unmarked_ok=unmarked_ok)
         except (OSError, VnetError) as exc:
             problems.append(f"{rec['op']} {rec.get('name') or rec.get('pf')}: {exc}")
             log.error("undo %r failed: %s", rec, exc)
@@ -199,13 +204,17 @@ def _undo_all(kernel: Kernel, undo: Sequence[Undo]) -> list[str]:
 
 
 def _run_pending(kernel: Kernel, store: Store, ledger: Ledger) -> list[str]:
+    """Carry out the pending teardown; a step that fails is kept in ``ledger.failed`` (shown
+    by ``vnet host-status``) instead of being forgotten."""
     problems = []
     while ledger.pending:
         rec = ledger.pending[0]
         try:
             replay(kernel, rec)
         except (OSError, VnetError) as exc:
-            problems.append(f"{rec['op']} {rec.get('name') or rec.get('pf')}: {exc}")
+            problem = f"{rec['op']} {rec.get('name') or rec.get('pf')}: {getattr(exc, 'strerror', None) or exc}"
+            problems.append(problem)
+            ledger.failed.append({"undo": rec, "error": problem})
             log.error("teardown step %r failed: %s", rec, exc)
         ledger.pending.pop(0)
     store.save(ledger)
@@ -219,6 +228,13 @@ def _hint_for(exc: BaseException) -> Optional[str]:
         return "changing network devices needs root (CAP_NET_ADMIN)"
     if isinstance(exc, OSError) and exc.errno == errno.EEXIST:
         return "something else created that device meanwhile; run the command again to see it as a conflict"
+    if isinstance(exc, OSError) and exc.errno == errno.EOPNOTSUPP:
+        return ("this kernel lacks the device type: load its module (modprobe 8021q for VLAN devices, "
+                "macvlan, tun, bridge)")
+    if isinstance(exc, OSError) and exc.errno == errno.EBUSY:
+        return "the device is in use in a way that excludes this (a passthrough macvtap, a bridge port)"
+    if isinstance(exc, OSError) and exc.errno == errno.ERANGE:
+        return "the kernel refused the value's range (a bridge's forward delay is 2..30 s while STP runs)"
     return None
 
 
@@ -292,9 +308,9 @@ def apply(actions: Sequence[Action], holder: str, *, store: Optional[Store] = No
                     act.apply(kernel, snap, run)
                     result.changed.append(f"{v.sign} {act.describe()}")
                 step = 0
-                _verify(kernel, [a for a, v in zip(actions, verdicts) if v.needed], verify_timeout)
+                _verify(kernel, _to_verify(actions, verdicts, snap), verify_timeout)
             except BaseException as exc:
-                problems = _undo_all(kernel, [u for _, u in run.records])
+                problems = _undo_all(kernel, [u for _, u in run.records], unmarked_ok=True)
                 store.journal.close(remove=not problems)
                 if not isinstance(exc, (OSError, VnetError)):
                     raise
@@ -374,6 +390,9 @@ def _verify(kernel: Kernel, actions: Sequence[Action], timeout: float) -> None:
         missing = [f"{a.describe()} [{v.detail or v.sign}]" for a, v in zip(actions, verdicts) if v.sign != "="]
         if not missing:
             return
+        broken = [v.detail for v in verdicts if v.sign == "!"]
+        if broken:  # not a matter of time: what was applied contradicts the plan
+            raise ApplyError(f"after applying: {'; '.join(broken)}")
         if time.monotonic() > deadline:
             raise ApplyError(f"after applying, the kernel does not show: {'; '.join(missing[:3])}"
                              + (f" (and {len(missing) - 3} more)" if len(missing) > 3 else ""),
@@ -381,6 +400,20 @@ def _verify(kernel: Kernel, actions: Sequence[Action], timeout: float) -> None:
                              "(NetworkManager, systemd-networkd, udev rules)")
         time.sleep(delay)
         delay = min(delay * 2, 0.2)
+
+
+def _to_verify(actions: Sequence[Action], verdicts: Sequence[Verdict], snap: Snapshot) -> list[Action]:
+    """The applied actions, as verification should see them: port flags of "the guests'
+    ports" only on the ports this run changed (a guest starting meanwhile is not a failure)."""
+    out: list[Action] = []
+    for act, v in zip(actions, verdicts):
+        if not v.needed:
+            continue
+        if isinstance(act, SetPortFlags) and act.port is None:
+            out.extend(dataclasses.replace(act, port=lk.name) for lk in act.ports(snap))
+        else:
+            out.append(act)
+    return out
 
 
 def _sysfs_verdicts(actions: Sequence[Action]) -> Optional[list[Verdict]]:
@@ -396,8 +429,10 @@ def _sysfs_verdicts(actions: Sequence[Action]) -> Optional[list[Verdict]]:
 
 
 def destroy(holder: str, *, store: Optional[Store] = None,
-            kernel_factory: KernelFactory = netlink_kernel) -> Result:
-    """Release everything ``holder`` holds; remove what no other holder needs."""
+            kernel_factory: KernelFactory = netlink_kernel, force: bool = False) -> Result:
+    """Release everything ``holder`` holds; remove what no other holder needs.  A bridge
+    that still has ports vnet did not put there (running guests) is not deleted unless
+    ``force``: nothing is changed and a conflict names them."""
     store = store or Store()
     result = Result(holder=holder)
     with store.locked() as ledger:
@@ -407,15 +442,41 @@ def destroy(holder: str, *, store: Optional[Store] = None,
         if not keys:
             return result
         result.released = _release(ledger, holder, keys, result.kept)
-        store.save(ledger)  # first the intent (pending), then the kernel: a crash rolls forward
-        if ledger.pending:
-            with kernel_factory() as kernel:
-                problems = _run_pending(kernel, store, ledger)
+        if not ledger.pending:
+            store.save(ledger)
+            return result
+        with kernel_factory() as kernel:
+            if not force:
+                _refuse_busy_bridges(kernel, ledger.pending)
+            store.save(ledger)  # first the intent (pending), then the kernel: a crash rolls forward
+            problems = _run_pending(kernel, store, ledger)
             if problems:
                 raise ApplyError(f"teardown of {holder} could not undo: {'; '.join(problems)}",
                                  hint="the devices named are left as they are; remove them by hand if "
                                  "nothing uses them")
     return result
+
+
+def _refuse_busy_bridges(kernel: Kernel, pending: Sequence[Undo]) -> None:
+    """Deleting a bridge detaches its ports: refuse while guests (ports vnet neither
+    created nor enslaved) are on one that is about to go."""
+    deleting = {u["name"] for u in pending if u["op"] == "delete"}
+    freed = {u["name"] for u in pending if u["op"] == "set" and "master" in (u.get("expect") or {})}
+    snap = kernel.snapshot()
+    errors: list[VnetError] = []
+    for name in sorted(deleting):
+        lk = snap.get(name)
+        if lk is None or lk.bridge is None or lk.alias != next(
+                (u["mark"] for u in pending if u["op"] == "delete" and u["name"] == name), None):
+            continue
+        busy = [p.name for p in snap.ports_of(name) if p.name not in deleting | freed and not owned(p)]
+        if busy:
+            errors.append(ConflictError(
+                f"bridge {name} still has port{'s' if len(busy) > 1 else ''} {', '.join(busy)} (running guests?)",
+                path=name, hint="shut those guests down or move their NICs first; --force deletes the "
+                "bridge anyway and leaves them unplugged"))
+    if errors:
+        raise ErrorList.of(errors) if len(errors) > 1 else errors[0]
 
 
 def holders(store: Optional[Store] = None) -> dict[str, list[str]]:

@@ -171,12 +171,13 @@ class NetlinkKernel:
         if master is not None and master not in names_by_index:
             with suppress(NetlinkError):
                 names_by_index[master] = self.ipr.link("get", index=master)[0].get("IFLA_IFNAME")
-        mac_pinned = numvfs = None
+        mac_pinned = numvfs = totalvfs = None
         if self._sysfs_ok:  # two facts netlink does not carry (6.1): read only where they matter
             if kind == "bridge":
                 mac_pinned = read_int(f"{SYSFS_NET}/{name}/addr_assign_type") == NET_ADDR_SET
             elif kind is None:
                 numvfs = read_int(f"{SYSFS_NET}/{name}/device/sriov_numvfs")
+                totalvfs = read_int(f"{SYSFS_NET}/{name}/device/sriov_totalvfs")
         link = m.get("IFLA_LINK")
         return Link(
             name=name, index=m["index"], mac=str(m.get("IFLA_ADDRESS") or "").lower(),
@@ -188,7 +189,7 @@ class NetlinkKernel:
             if kind in ("macvlan", "macvtap") else None,
             mac_pinned=mac_pinned, bridge=bridge, port=port,
             addresses=None if addrs is None else tuple(addrs.get(m["index"], ())),
-            numvfs=numvfs,
+            numvfs=numvfs, totalvfs=totalvfs,
             vfs=_vfs(m),
         )
 
@@ -257,6 +258,15 @@ class NetlinkKernel:
             else:
                 raise ValueError(f"cannot set {key} on a link")
         if not spec:
+            return
+        if "br_stp_state" in spec and "br_forward_delay" in spec:
+            # the kernel applies the delay before the STP state and keeps it within 2..30 s
+            # while STP runs: turning STP off goes first, turning it on goes last
+            stp = {"kind": "bridge", "br_stp_state": spec.pop("br_stp_state")}
+            first, then = (stp, spec) if not stp["br_stp_state"] else (spec, stp)
+            with self._op(f"changing {name} ({', '.join(sorted(attrs))})"):
+                self.ipr.link("set", ifname=name, **first)
+                self.ipr.link("set", ifname=name, **then)
             return
         with self._op(f"changing {name} ({', '.join(sorted(attrs))})"):
             if spec.get("master") is not None and spec.get("state") == "up":

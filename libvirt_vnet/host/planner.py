@@ -65,7 +65,8 @@ def actions_for(objects: Iterable[HostObject], topology: str, origin: str = "") 
                                     delay=obj.delay, mtu=obj.mtu, group_fwd_mask=obj.group_fwd_mask,
                                     multicast_snooping=obj.multicast_snooping))
             if obj.dummy_tap:
-                out.append(EnsureTap(name=obj.dummy_tap, mac=obj.mac, mark=mark(topology, obj.dummy_tap)))
+                out.append(EnsureTap(name=obj.dummy_tap, mac=obj.mac, mark=mark(topology, obj.dummy_tap),
+                                     mtu=obj.mtu))
                 out.append(SetMaster(device=obj.dummy_tap, bridge=obj.name, up=None))
         elif isinstance(obj, BridgeUplink):
             out.append(SetMaster(device=obj.device, bridge=obj.bridge))

@@ -67,6 +67,7 @@ class Link:
     #: addresses as ``ip/prefix``; ``None`` when not read
     addresses: Optional[tuple[str, ...]] = None
     numvfs: Optional[int] = None
+    totalvfs: Optional[int] = None
     #: VF settings of a PF; ``None`` when not read
     vfs: Optional[tuple[VfState, ...]] = None
 
@@ -189,6 +190,10 @@ def _link_at(name: str, d: int, vlans: dict[str, tuple[int, str]]) -> Optional[L
         uevent = _read("uevent", d) or ""
         devtype = next((line[8:] for line in uevent.splitlines() if line.startswith("DEVTYPE=")), None)
         kind = devtype if devtype in ("vlan", "macvtap", "macvlan", "vxlan", "bond") else None
+        if kind is None and "macvtap" in entries:
+            kind = "macvtap"
+        elif kind is None and iflink != index and any(e.startswith("lower_") for e in entries):
+            kind = "macvlan"  # a macvlan's uevent has no DEVTYPE; it is the upper device of its parent
     port = None
     if "brport" in entries:
         iso = read_int("brport/isolated", d)
@@ -203,6 +208,7 @@ def _link_at(name: str, d: int, vlans: dict[str, tuple[int, str]]) -> Optional[L
         mac_pinned=read_int("addr_assign_type", d) == NET_ADDR_SET if bridge else None,
         bridge=bridge, port=port,
         numvfs=read_int("device/sriov_numvfs", d) if "device" in entries else None,
+        totalvfs=read_int("device/sriov_totalvfs", d) if "device" in entries else None,
     )
 
 

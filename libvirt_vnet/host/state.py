@@ -25,6 +25,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import stat
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -63,6 +64,8 @@ class Ledger:
     objects: dict[str, ObjectRecord] = field(default_factory=dict)
     holders: dict[str, list[str]] = field(default_factory=dict)
     pending: list[Undo] = field(default_factory=list)
+    #: undo records that could not be carried out, with why (``vnet host-status`` shows them)
+    failed: list[dict[str, Any]] = field(default_factory=list)
     #: id of the last journal whose apply was committed into this state
     committed: str = ""
 
@@ -74,6 +77,7 @@ class Ledger:
                         for k, o in sorted(self.objects.items())},
             "holders": self.holders,
             "pending": self.pending,
+            "failed": self.failed,
         }
 
     @classmethod
@@ -85,6 +89,7 @@ class Ledger:
                      for k, v in raw["objects"].items()},
             holders={k: list(v) for k, v in raw["holders"].items()},
             pending=list(raw.get("pending", [])),
+            failed=list(raw.get("failed", [])),
             committed=str(raw.get("committed", "")),
         )
 
@@ -195,7 +200,11 @@ class Store:
     def locked(self) -> Iterator[Ledger]:
         try:
             os.makedirs(self.root, mode=0o700, exist_ok=True)
-            fd = os.open(os.path.join(self.root, "lock"), os.O_RDWR | os.O_CREAT, 0o600)
+            self._check_trust()
+            fd = os.open(os.path.join(self.root, "lock"), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        except FileExistsError as exc:
+            raise StateError(f"the state directory {self.root} exists and is not a directory",
+                             hint="point --state-dir / VNET_STATE_DIR at a directory") from exc
         except OSError as exc:
             raise StateError(f"cannot use the state directory {self.root}: {exc.strerror}",
                              hint="run as root, or point --state-dir / VNET_STATE_DIR at a writable directory") from exc
@@ -224,6 +233,16 @@ class Store:
                 time.sleep(delay)
                 delay = min(delay * 2, 0.05)
 
+    def _check_trust(self) -> None:
+        """The undo records here are carried out with our privileges: refuse a directory
+        someone else owns or may write to."""
+        st = os.lstat(self.root)
+        if stat.S_ISLNK(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o022:
+            raise StateError(
+                f"the state directory {self.root} is a symlink, not owned by uid {os.geteuid()}, "
+                "or writable by others: its undo records would be carried out as this user",
+                hint=f"chown {os.geteuid()} {self.root} && chmod 700 {self.root}, or use another --state-dir")
+
     def load(self) -> Ledger:
         try:
             with open(self._path) as f:
@@ -233,7 +252,7 @@ class Store:
         except OSError as exc:
             raise StateError(f"cannot read {self._path}: {exc.strerror}",
                              hint="run as root, or point --state-dir at a readable directory") from exc
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise StateError(f"{self._path} is damaged: {exc}",
                              hint="inspect it; removing it makes vnet forget what it created "
                              "(devices stay, marked with ifalias vnet:…)") from exc
