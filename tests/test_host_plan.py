@@ -202,3 +202,24 @@ def test_journal_drops_cancelled_and_torn_records(tmp_path: Path) -> None:
     with open(j.path, "a") as f:
         f.write('{"key": "k3", "und')  # a writer killed mid-line
     assert j.read() == (jid, [("k1", {"op": "set", "name": "a", "attrs": {}})])
+
+
+def test_vfs_bound_to_vfio_are_in_use(tmp_path: Path) -> None:
+    """sysfs layout of an SR-IOV PF: device/virtfnN -> the VF's PCI device, whose driver link
+    says who has it (a tree of symlinks, as the kernel lays it out)."""
+    from libvirt_vnet.host.snapshot import vfs_in_use
+
+    pci = tmp_path / "devices"
+    for addr, driver in (("0000:03:10.0", "vfio-pci"), ("0000:03:10.1", "ixgbevf"), ("0000:03:10.2", None)):
+        (pci / addr).mkdir(parents=True)
+        if driver:
+            (tmp_path / "drivers" / driver).mkdir(parents=True, exist_ok=True)
+            (pci / addr / "driver").symlink_to(tmp_path / "drivers" / driver)
+    device = tmp_path / "pfdev"
+    device.mkdir()
+    for n, addr in enumerate(("0000:03:10.0", "0000:03:10.1", "0000:03:10.2")):
+        (device / f"virtfn{n}").symlink_to(pci / addr)
+    (tmp_path / "net" / "enp3s0f0").mkdir(parents=True)
+    (tmp_path / "net" / "enp3s0f0" / "device").symlink_to(device)
+    assert vfs_in_use("enp3s0f0", root=str(tmp_path / "net")) == ["0000:03:10.0"]
+    assert vfs_in_use("nope", root=str(tmp_path / "net")) == []

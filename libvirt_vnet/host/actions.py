@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Protocol
 
 from ..errors import ConflictError
-from .snapshot import Link, Snapshot, vf_of_pci
+from .snapshot import Link, Snapshot, vf_of_pci, vfs_in_use
 
 MARK_PREFIX = "vnet:"
 Undo = dict[str, Any]
@@ -888,6 +888,10 @@ def replay(kernel: Kernel, undo: Undo, *, unmarked_ok: bool = False) -> None:
         elif op == "vf":
             kernel.set_vf(undo["pf"], undo["vf"], **undo["attrs"])
         elif op == "numvfs":
+            busy = vfs_in_use(undo["pf"])
+            if busy:  # removing VFs would pull them out of running guests (or block on vfio)
+                raise OSError(errno.EBUSY, f"{undo['pf']} keeps its VFs: {', '.join(busy)} still bound to "
+                              "vfio-pci (guests using them?)")
             kernel.set_numvfs(undo["pf"], undo["count"])
         elif op == "deladdr":
             kernel.del_address(undo["name"], undo["address"])

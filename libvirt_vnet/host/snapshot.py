@@ -155,6 +155,22 @@ def vf_of_pci(pci: str) -> Optional[tuple[str, int]]:
     return None
 
 
+def vfs_in_use(pf: str, root: str = SYSFS_NET) -> list[str]:
+    """PCI addresses of ``pf``'s VFs bound to vfio-pci (handed to guests)."""
+    device = f"{root}/{pf}/device"
+    busy = []
+    try:
+        entries = os.listdir(device)
+    except OSError:
+        return []
+    for entry in sorted(entries):
+        if entry.startswith("virtfn"):
+            driver = f"{device}/{entry}/driver"
+            if os.path.islink(driver) and os.path.basename(os.readlink(driver)) == "vfio-pci":
+                busy.append(os.path.basename(os.readlink(f"{device}/{entry}")))
+    return busy
+
+
 def read_link(name: str, root: str = SYSFS_NET, vlans: Optional[dict[str, tuple[int, str]]] = None) -> Optional[Link]:
     """One link from sysfs, or ``None`` if it does not exist.  Reads only the files that
     exist for the link's type, relative to the link's directory (a re-apply of a big plan
