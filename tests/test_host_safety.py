@@ -126,3 +126,17 @@ def test_a_damaged_state_file_is_an_error_not_a_traceback(ns: str, tmp_path: Pat
     (tmp_path / "state.json").write_text(json.dumps({"version": 1, "objects": [], "holders": {}}))
     r = run(ns, tmp_path, "apply", [bridge("brd")])
     assert r["exit_code"] == 6 and "state.json is damaged" in r["error"], r
+
+
+def test_pruning_a_bridge_with_guests_is_refused(ns: str, tmp_path: Path) -> None:
+    """Re-applying a smaller plan releases what left it — but not a bridge guests are on."""
+    ok(ns, tmp_path, "apply", [bridge("bra"), bridge("brb")])
+    ip(ns, "tuntap", "add", "vnet0", "mode", "tap")
+    ip(ns, "link", "set", "vnet0", "master", "brb")
+    r = run(ns, tmp_path, "apply", [bridge("bra")])
+    assert r["exit_code"] == 4 and "bridge brb still has port vnet0" in r["error"], r
+    assert links(ns)["vnet0"]["master"] == "brb"
+    ip(ns, "link", "del", "vnet0")
+    assert ok(ns, tmp_path, "apply", [bridge("bra")])["released"] == [
+        "bridge brb (mac picked by the kernel, stp off, delay 0)"]
+    assert "brb" not in links(ns)

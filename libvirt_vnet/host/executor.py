@@ -295,6 +295,10 @@ def apply(actions: Sequence[Action], holder: str, *, store: Optional[Store] = No
             snap = kernel.snapshot()
             verdicts = evaluate(actions, snap)
             _shared_conflicts(actions, verdicts, ledger, holder)
+            if stale:  # what this apply will prune must not pull guests off a bridge
+                trial = Ledger.from_json(ledger.to_json())
+                _release(trial, holder, stale)
+                _refuse_busy_bridges(kernel, trial.pending)
             run = _RunLog(store)
             store.journal.open(holder)
             step = 0
