@@ -61,8 +61,8 @@ examples:
 Devices vnet creates carry the ifalias vnet:<topology>:<name>; only devices still carrying it
 are ever deleted, and a device that exists without it is a conflict, never replaced.
 State lives in /run/libvirt-vnet (tmpfs: forgotten at reboot, like the devices).  Several
-topologies (and the libvirt hooks) may share a VLAN device or bridge: it is removed only
-when its last user is destroyed.
+topologies may share a VLAN device or bridge: it is removed only when its last user is
+destroyed, and never while guests are still on it (host-destroy --force unplugs them).
 """
 
 
