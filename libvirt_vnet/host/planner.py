@@ -107,9 +107,8 @@ def topology_actions(topo: Topology, host: str) -> list[Action]:
     objects, then settings of VFs that NICs name by PCI address.  (VFs a guest takes
     from a pool are known only when libvirt picks one: the qemu hook sets those.)"""
     hspec = topo.host(host)
-    actions: list[Action] = [EnsureNumVfs(pf=pf.name, count=pf.vfs) for pf in hspec.sriov]
-    for pf, act in zip(hspec.sriov, actions):
-        actions[actions.index(act)] = act.placed(f"{hspec.path}.sriov.{pf.name}")
+    actions: list[Action] = [EnsureNumVfs(pf=pf.name, count=pf.vfs).placed(f"{hspec.path}.sriov.{pf.name}")
+                             for pf in hspec.sriov]
     macs = nic_macs(topo)
     for net in topo.networks_on(host):
         actions += actions_for(registry.driver_for(net.kind).host_objects(net, topo, host), topo.name, net.path)
