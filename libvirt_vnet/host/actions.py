@@ -123,8 +123,11 @@ class Action:
     def key(self) -> str:
         raise NotImplementedError
 
-    #: the link this action creates, if any
-    creates: Optional[str] = None
+    @property
+    def creates(self) -> Optional[str]:
+        """The link this action creates, if any."""
+        return None
+
     #: where in the topology the action comes from (error messages); not part of equality
     origin: str = ""
 
@@ -152,15 +155,39 @@ class Action:
         raise NotImplementedError
 
     def adopt(self, snap: Snapshot) -> list[Undo]:
-        """Undo records for a satisfied object no holder has recorded yet: a link that
-        carries this action's mark was made by vnet (a lost state directory, a crash)."""
-        if self.creates is None:
-            return []
-        lk = snap.get(self.creates)
-        mark = getattr(self, "mark", None)
-        if lk is not None and mark and lk.alias == mark:
-            return [{"op": "delete", "name": lk.name, "kind": lk.kind, "mark": mark}]
+        """Undo records for a satisfied object no holder has recorded yet."""
         return []
+
+
+class NewLink(Action):
+    """Base of the actions that create the link ``name`` and mark it with ``mark``."""
+
+    name: str
+    mark: str
+
+    @property
+    def key(self) -> str:
+        return f"link:{self.name}"
+
+    @property
+    def creates(self) -> Optional[str]:
+        return self.name
+
+    def adopt(self, snap: Snapshot) -> list[Undo]:
+        """A link that carries this action's mark was made by vnet (a lost state
+        directory, a crash): undo records as if this run had made it."""
+        lk = snap.get(self.name)
+        if lk is not None and lk.alias == self.mark:
+            return [{"op": "delete", "name": lk.name, "kind": lk.kind, "mark": self.mark}]
+        return []
+
+    def _create(self, kernel: Kernel, rec: Recorder, kind: str, *, made_as: Optional[str] = None,
+                then: Optional[dict[str, Any]] = None, **attrs: Any) -> None:
+        """Create the link (``kind`` as the kernel reports it, ``made_as`` as
+        :meth:`Kernel.create` takes it), its delete record written first; then mark it."""
+        guarded(rec, {"op": "delete", "name": self.name, "kind": kind, "mark": self.mark},
+                lambda: kernel.create(self.name, made_as or kind, **attrs))
+        kernel.set(self.name, alias=self.mark, **(then or {}))
 
 
 def _must_not_exist_as_other(lk: Link, kind: str, what: str, hint: str) -> None:
@@ -169,12 +196,8 @@ def _must_not_exist_as_other(lk: Link, kind: str, what: str, hint: str) -> None:
                             hint=hint)
 
 
-def _create_undo(name: str, kind: str, mark: str) -> Undo:
-    return {"op": "delete", "name": name, "kind": kind, "mark": mark}
-
-
 @dataclass(frozen=True)
-class EnsureVlanLink(Action):
+class EnsureVlanLink(NewLink):
     """An 802.1Q VLAN device ``name`` on ``parent`` with id ``vid``."""
 
     name: str
@@ -183,14 +206,6 @@ class EnsureVlanLink(Action):
     mark: str
     mtu: Optional[int] = None
     origin: str = field(default="", compare=False)
-
-    @property
-    def key(self) -> str:
-        return f"link:{self.name}"
-
-    @property
-    def creates(self) -> Optional[str]:  # type: ignore[override]
-        return self.name
 
     def names(self) -> set[str]:
         return {self.name, self.parent}
@@ -234,9 +249,7 @@ class EnsureVlanLink(Action):
     def apply(self, kernel: Kernel, snap: Snapshot, rec: Recorder) -> None:
         lk = snap.get(self.name)
         if lk is None:
-            guarded(rec, _create_undo(self.name, "vlan", self.mark),
-                    lambda: kernel.create(self.name, "vlan", link=self.parent, vlan_id=self.vid, up=True))
-            kernel.set(self.name, alias=self.mark, mtu=self.mtu)
+            self._create(kernel, rec, "vlan", link=self.parent, vlan_id=self.vid, up=True, then={"mtu": self.mtu})
             return
         diff = _diff({"mtu": self.mtu, "up": True}, {"mtu": lk.mtu, "up": lk.up})
         guarded(rec, {"op": "set", "name": self.name, "attrs": {k: getattr(lk, k) for k in diff}},
@@ -244,7 +257,7 @@ class EnsureVlanLink(Action):
 
 
 @dataclass(frozen=True)
-class EnsureBridge(Action):
+class EnsureBridge(NewLink):
     """A Linux bridge with a pinned MAC (it never follows its lowest port)."""
 
     name: str
@@ -256,14 +269,6 @@ class EnsureBridge(Action):
     group_fwd_mask: Optional[int] = None
     multicast_snooping: Optional[bool] = None
     origin: str = field(default="", compare=False)
-
-    @property
-    def key(self) -> str:
-        return f"link:{self.name}"
-
-    @property
-    def creates(self) -> Optional[str]:  # type: ignore[override]
-        return self.name
 
     def names(self) -> set[str]:
         return {self.name}
@@ -330,9 +335,7 @@ class EnsureBridge(Action):
         want = self._want(lk)
         if lk is None:
             attrs = {k: v for k, v in want.items() if v is not None and k != "mtu"}
-            guarded(rec, _create_undo(self.name, "bridge", self.mark),
-                    lambda: kernel.create(self.name, "bridge", **attrs))
-            kernel.set(self.name, alias=self.mark, mtu=self.mtu)
+            self._create(kernel, rec, "bridge", then={"mtu": self.mtu}, **attrs)
             return
         have = self._have(lk)
         diff = _diff(want, have)
@@ -343,7 +346,7 @@ class EnsureBridge(Action):
 
 
 @dataclass(frozen=True)
-class EnsureVethPair(Action):
+class EnsureVethPair(NewLink):
     """A veth pair ``name`` ↔ ``peer``, both up."""
 
     name: str
@@ -351,14 +354,6 @@ class EnsureVethPair(Action):
     mark: str
     mtu: Optional[int] = None
     origin: str = field(default="", compare=False)
-
-    @property
-    def key(self) -> str:
-        return f"link:{self.name}"
-
-    @property
-    def creates(self) -> Optional[str]:  # type: ignore[override]
-        return self.name
 
     def names(self) -> set[str]:
         return {self.name, self.peer}
@@ -390,9 +385,7 @@ class EnsureVethPair(Action):
     def apply(self, kernel: Kernel, snap: Snapshot, rec: Recorder) -> None:
         a = snap.get(self.name)
         if a is None:
-            guarded(rec, _create_undo(self.name, "veth", self.mark),
-                    lambda: kernel.create(self.name, "veth", peer=self.peer, up=True, mtu=self.mtu))
-            kernel.set(self.name, alias=self.mark)
+            self._create(kernel, rec, "veth", peer=self.peer, up=True, mtu=self.mtu)
             kernel.set(self.peer, alias=self.mark, up=True)
             return
         for name in (self.name, self.peer):
@@ -405,7 +398,7 @@ class EnsureVethPair(Action):
 
 
 @dataclass(frozen=True)
-class EnsureTap(Action):
+class EnsureTap(NewLink):
     """The legacy dummy TAP ``<bridge>-nic`` holding the bridge's MAC (stays down)."""
 
     name: str
@@ -413,14 +406,6 @@ class EnsureTap(Action):
     mark: str
     mtu: Optional[int] = None
     origin: str = field(default="", compare=False)
-
-    @property
-    def key(self) -> str:
-        return f"link:{self.name}"
-
-    @property
-    def creates(self) -> Optional[str]:  # type: ignore[override]
-        return self.name
 
     def names(self) -> set[str]:
         return {self.name}
@@ -442,9 +427,7 @@ class EnsureTap(Action):
     def apply(self, kernel: Kernel, snap: Snapshot, rec: Recorder) -> None:
         lk = snap.get(self.name)
         if lk is None:
-            guarded(rec, _create_undo(self.name, "tun", self.mark),
-                    lambda: kernel.create(self.name, "tap", mac=self.mac))
-            kernel.set(self.name, alias=self.mark, mtu=self.mtu)
+            self._create(kernel, rec, "tun", made_as="tap", mac=self.mac, then={"mtu": self.mtu})
             return
         diff = _diff({"mac": self.mac, "mtu": self.mtu}, {"mac": lk.mac, "mtu": lk.mtu})
         guarded(rec, {"op": "set", "name": self.name, "attrs": {k: getattr(lk, k) for k in diff}},
@@ -604,7 +587,7 @@ class SetPortFlags(Action):
 
 
 @dataclass(frozen=True)
-class EnsureMacvlan(Action):
+class EnsureMacvlan(NewLink):
     """A host macvlan (the "shim") on ``parent`` so the host reaches macvtap guests."""
 
     name: str
@@ -613,14 +596,6 @@ class EnsureMacvlan(Action):
     mode: str = "bridge"
     address: Optional[str] = None  # ip/prefix
     origin: str = field(default="", compare=False)
-
-    @property
-    def key(self) -> str:
-        return f"link:{self.name}"
-
-    @property
-    def creates(self) -> Optional[str]:  # type: ignore[override]
-        return self.name
 
     def names(self) -> set[str]:
         return {self.name, self.parent}
@@ -671,9 +646,7 @@ class EnsureMacvlan(Action):
     def apply(self, kernel: Kernel, snap: Snapshot, rec: Recorder) -> None:
         lk = snap.get(self.name)
         if lk is None:
-            guarded(rec, _create_undo(self.name, "macvlan", self.mark),
-                    lambda: kernel.create(self.name, "macvlan", link=self.parent, mode=self.mode, up=True))
-            kernel.set(self.name, alias=self.mark)
+            self._create(kernel, rec, "macvlan", link=self.parent, mode=self.mode, up=True)
         elif not lk.up:
             guarded(rec, {"op": "set", "name": self.name, "attrs": {"up": False}},
                     lambda: kernel.set(self.name, up=True))

@@ -4,7 +4,6 @@ VFs (netdevsim).  Runs in the nested guest; ``ip -j`` is the oracle.  Kept small
 
 from __future__ import annotations
 
-import errno
 import json
 import random
 import subprocess
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hostctl import FaultKernel  # tests/: the same fault injection as the host-kernel tests
 
 from libvirt_vnet.errors import ApplyError, ConflictError
 from libvirt_vnet.host import executor, planner
@@ -37,33 +37,6 @@ def vlan_plan(parent: str, vid: int, bridge: str, topology: str = "t") -> list[A
             HostBridge(name=bridge, mac=f"52:54:00:00:{vid // 256:02x}:{vid % 256:02x}"),
             BridgeUplink(device=f"{parent}.{vid}", bridge=bridge)]
     return planner.actions_for(objs, topology)
-
-
-class Faulty:
-    """The real kernel; the k-th change raises EIO instead of happening."""
-
-    def __init__(self, k: int, counter: list[int]):
-        self.k, self.counter = k, counter
-        self.real: Any = executor.netlink_kernel()
-
-    def __enter__(self) -> Faulty:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.real.close()
-
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self.real, name)
-        if name in ("snapshot", "lookup"):
-            return attr
-
-        def counted(*args: Any, **kwargs: Any) -> Any:
-            self.counter[0] += 1
-            if self.counter[0] == self.k:
-                raise OSError(errno.EIO, "injected fault")
-            return attr(*args, **kwargs)
-
-        return counted
 
 
 def test_vlan_bridge_apply_reapply_fault_destroy(dummy_parent: str, tmp_path: Path) -> None:
@@ -91,10 +64,10 @@ def test_vlan_bridge_apply_reapply_fault_destroy(dummy_parent: str, tmp_path: Pa
     # a fault at every kernel change rolls back to the state before
     k = 1
     while True:
-        counter = [0]
+        FaultKernel.calls = 0
 
-        def factory(k: int = k, counter: list[int] = counter) -> AbstractContextManager[Kernel]:
-            return Faulty(k, counter)  # type: ignore[return-value]
+        def factory(k: int = k) -> AbstractContextManager[Kernel]:
+            return FaultKernel(k, None)  # type: ignore[return-value]
 
         try:
             executor.apply(acts, "h", store=store, kernel_factory=factory)
