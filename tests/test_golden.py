@@ -295,15 +295,19 @@ def _check_shape(kind: str, net: etree._Element, topo_net: dict[str, Any]) -> li
     elif kind == "two-tier":
         access_bridges = {b.get("name") for b in meta.findall("vnet:bridge", NS)} if meta is not None else set()
         if mode == "bridge":
-            want(bridge is not None and bridge.get("name") in access_bridges,
-                 "an access network is on one of the access bridges")
+            want(bridge is not None and access_bridges == {bridge.get("name")},
+                 "an access network's metadata builds its own access bridge, and only it")
+            veths = meta.findall("vnet:veth", NS) if meta is not None else []
+            want(len(veths) == 1 and veths[0].get("bridge") == bridge.get("name")
+                 and veths[0].get("peer-bridge") not in (None, bridge.get("name")),
+                 "one veth from the access bridge up to the aggregation bridge")
         else:
             want(mode == {"isolated": None}.get(topo_net.get("upstream", "nat"),
                                                 topo_net.get("upstream", "nat")),
                  "aggregation network forwards as upstream says")
             want(net.find("ip") is not None, "aggregation network holds the gateway")
-            vbridges = {v.get("peer-bridge") for v in meta.findall("vnet:veth", NS)}
-            want(vbridges == {bridge.get("name")}, "every veth ends on the aggregation bridge")
+            want(meta is not None and len(meta) == 0,
+                 "the aggregation bridge is libvirt's: its metadata lists nothing to build")
     elif kind == "macvtap":
         want(mode == topo_net["mode"], f"forward mode {topo_net['mode']}")
         want(bridge is None and len(fwd) > 0, "an interface/pf/address pool, no bridge")

@@ -15,7 +15,7 @@ from typing import Optional
 
 from .. import names
 from ..errors import InputError
-from ..hostspec import HostBridge, HostObject, VethLink
+from ..hostspec import HostBridge, HostObject, NetworkMeta, VethLink
 from ..netdef import ForwardDef, ForwardMode, InterfaceDef, NetworkDef
 from ..spec import AccessSwitch, NetworkSpec, NicSpec, Topology, VmSpec
 from ._l3 import L3_KEYS, L3Driver
@@ -73,34 +73,45 @@ class TwoTierDriver(L3Driver):
         return (libvirt_bridge_name(net), *(self.access_bridge(net, sw) for sw in net.access))
 
     def host_objects(self, net: NetworkSpec, topo: Topology, host: str) -> tuple[HostObject, ...]:
+        return tuple(obj for sw in net.access for obj in self.switch_objects(net, sw, topo))
+
+    def switch_objects(self, net: NetworkSpec, sw: AccessSwitch, topo: Topology) -> tuple[HostObject, ...]:
+        """One access switch: its bridge, and the veth link from it into the aggregation
+        bridge (which libvirt creates when the aggregation network starts)."""
         agg = libvirt_bridge_name(net)
-        objs: list[HostObject] = []
-        for sw in net.access:
-            br = self.access_bridge(net, sw)
-            b = sw.bridge
-            mac = None if b.mac == "libvirt" else (
-                b.mac or names.derive_mac(topo.name, "network", net.name, "access", sw.name))
-            objs.append(HostBridge(
-                name=br, mac=mac, stp=bool(b.stp), delay=b.delay or 0, mtu=net.mtu,
-                dummy_tap=names.dummy_tap_name(br) if b.dummy_tap else None,
-                group_fwd_mask=b.group_fwd_mask, multicast_snooping=b.multicast_snooping))
-            key = f"{net.name}-{sw.name}"
-            objs.append(VethLink(name=names.derive_ifname("vu-", key),
-                                 peer=names.derive_ifname("va-", key), bridge=br,
-                                 peer_bridge=agg, mtu=net.mtu))
-            objs.extend(port_flags(net, br))
-        return tuple(objs)
+        br = self.access_bridge(net, sw)
+        b = sw.bridge
+        mac = None if b.mac == "libvirt" else (
+            b.mac or names.derive_mac(topo.name, "network", net.name, "access", sw.name))
+        key = f"{net.name}-{sw.name}"
+        return (
+            HostBridge(name=br, mac=mac, stp=bool(b.stp), delay=b.delay or 0, mtu=net.mtu,
+                       dummy_tap=names.dummy_tap_name(br) if b.dummy_tap else None,
+                       group_fwd_mask=b.group_fwd_mask, multicast_snooping=b.multicast_snooping),
+            VethLink(name=names.derive_ifname("vu-", key), peer=names.derive_ifname("va-", key), bridge=br,
+                     peer_bridge=agg, mtu=net.mtu),
+            *port_flags(net, br),
+        )
 
     def networks(self, net: NetworkSpec, topo: Topology, host: str) -> tuple[NetworkDef, ...]:
+        """The aggregation network (its bridge is libvirt's: its metadata lists nothing
+        to build) and one bridge network per access switch, whose metadata lists that
+        switch's plumbing — what the network hook builds when it starts."""
         (agg,) = super().networks(net, topo, host)
-        out = [agg]
+        out = [dataclasses.replace(agg, vnet_metadata=NetworkMeta(topology=topo.name, name=net.name,
+                                                                 kind=self.kind))]
         for sw in net.access:
             sub = dataclasses.replace(net, name=self.access_network(net, sw), uuid=None,
                                       bridge=None, bandwidth=None, portgroups=(), metadata=(),
                                       port_isolated=None, trust_guest_rx_filters=None)
             nd = bridge_network(sub, topo, host, self, self.access_bridge(net, sw))
-            out.append(dataclasses.replace(nd, vnet_metadata=self.meta(net, topo, host)))
+            out.append(dataclasses.replace(nd, vnet_metadata=NetworkMeta(
+                topology=topo.name, name=net.name, kind=self.kind, objects=self.switch_objects(net, sw, topo))))
         return tuple(out)
+
+    def nic_objects(self, nic: NicSpec, mac: str, vm: VmSpec, net: NetworkSpec,
+                    topo: Topology) -> tuple[HostObject, ...]:
+        return self.switch_objects(net, self.switch_for(nic, net), topo)
 
     def switch_for(self, nic: NicSpec, net: NetworkSpec) -> AccessSwitch:
         for sw in net.access:
