@@ -6,16 +6,20 @@ describe those needs as the frozen objects below; they travel inside libvirt's o
 documents as a namespaced ``<metadata>`` element, so the hooks (which must not call
 libvirt) read everything from the XML on their stdin.  Host plumbing turns these objects
 into plans.  This module only describes; it never touches the host.
+
+Reading the metadata works on any ElementTree-like element (lxml's, or the standard
+library's, which the hooks use: lxml is imported only to *write* metadata, so a hook
+starting a VM never pays for it).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import typing
 from dataclasses import dataclass
-from typing import Any, Optional, Union
+from typing import TYPE_CHECKING, Any, Optional, Union
 
-from lxml import etree
+if TYPE_CHECKING:
+    from lxml import etree
 
 NS = "urn:libvirt-vnet:metadata:1"
 NSMAP = {"vnet": NS}
@@ -147,6 +151,11 @@ class DomainMeta:
     nics: tuple[NicMeta, ...] = ()
 
 
+#: an element to read metadata from: lxml's or the standard library's (both have
+#: ``tag``, ``attrib``, ``get``, ``findall`` and iterate over their children)
+Element = Any
+
+
 def _attr(value: object) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
@@ -154,6 +163,8 @@ def _attr(value: object) -> str:
 
 
 def _object_element(obj: HostObject) -> etree._Element:
+    from lxml import etree
+
     el = etree.Element(q(_TAG_OF[type(obj)]), nsmap=NSMAP)
     for f in dataclasses.fields(obj):
         value = getattr(obj, f.name)
@@ -162,36 +173,59 @@ def _object_element(obj: HostObject) -> etree._Element:
     return el
 
 
-def _convert(raw: str, hint: Any) -> object:
-    args = [a for a in typing.get_args(hint) if a is not type(None)]
-    target = args[0] if args else hint
-    if target is bool:
+_KINDS: dict[type[Any], dict[str, str]] = {}
+
+
+def _field_kinds(cls: type[Any]) -> dict[str, str]:
+    """Field name → "bool", "int" or "str" (from the annotation's text: cheap, no
+    ``typing.get_type_hints``)."""
+    kinds = _KINDS.get(cls)
+    if kinds is None:
+        kinds = {}
+        for f in dataclasses.fields(cls):
+            hint = str(f.type)
+            kinds[f.name] = "bool" if "bool" in hint else "int" if "int" in hint else "str"
+        _KINDS[cls] = kinds
+    return kinds
+
+
+def _convert(raw: str, kind: str) -> object:
+    if kind == "bool":
         if raw not in ("yes", "no"):
             raise ValueError(f"expected yes or no, got {raw!r}")
         return raw == "yes"
-    if target is int:
+    if kind == "int":
         return int(raw, 0)
     return raw
 
 
-def _object_from(el: etree._Element) -> HostObject:
-    tag = etree.QName(el).localname
+def _localname(el: Element) -> str:
+    return str(el.tag).rpartition("}")[2]
+
+
+def _children(el: Element) -> list[Element]:
+    return [c for c in el if isinstance(c.tag, str)]
+
+
+def _object_from(el: Element) -> HostObject:
+    tag = _localname(el)
     cls = _TAGS.get(tag)
     if cls is None:
         raise ValueError(f"unknown vnet metadata element <{tag}>")
-    hints = typing.get_type_hints(cls)
+    kinds = _field_kinds(cls)
     kwargs: dict[str, object] = {}
-    names = {f.name for f in dataclasses.fields(cls)}
     for key, raw in el.attrib.items():
         name = str(key).replace("-", "_")
-        if name not in names:
+        if name not in kinds:
             raise ValueError(f"unknown attribute {key!r} on <vnet:{tag}>")
-        kwargs[name] = _convert(str(raw), hints[name])
+        kwargs[name] = _convert(str(raw), kinds[name])
     obj: HostObject = cls(**kwargs)
     return obj
 
 
 def network_meta_element(meta: NetworkMeta) -> etree._Element:
+    from lxml import etree
+
     el = etree.Element(q("network"), nsmap=NSMAP)
     el.set("topology", meta.topology)
     el.set("name", meta.name)
@@ -201,16 +235,18 @@ def network_meta_element(meta: NetworkMeta) -> etree._Element:
     return el
 
 
-def network_meta_from(el: etree._Element) -> NetworkMeta:
+def network_meta_from(el: Element) -> NetworkMeta:
     return NetworkMeta(
         topology=el.get("topology", ""),
         name=el.get("name", ""),
         kind=el.get("kind", ""),
-        objects=tuple(_object_from(c) for c in el if isinstance(c.tag, str)),
+        objects=tuple(_object_from(c) for c in _children(el)),
     )
 
 
 def domain_meta_element(meta: DomainMeta) -> etree._Element:
+    from lxml import etree
+
     el = etree.Element(q("domain"), nsmap=NSMAP)
     el.set("topology", meta.topology)
     el.set("vm", meta.vm)
@@ -224,15 +260,15 @@ def domain_meta_element(meta: DomainMeta) -> etree._Element:
     return el
 
 
-def domain_meta_from(el: etree._Element) -> DomainMeta:
+def domain_meta_from(el: Element) -> DomainMeta:
     nics = []
-    for nel in el.iterchildren(q("nic")):
+    for nel in el.findall(q("nic")):
         nics.append(
             NicMeta(
                 mac=nel.get("mac", ""),
                 network=nel.get("network", ""),
                 kind=nel.get("kind", ""),
-                objects=tuple(_object_from(c) for c in nel if isinstance(c.tag, str)),
+                objects=tuple(_object_from(c) for c in _children(nel)),
             )
         )
     return DomainMeta(topology=el.get("topology", ""), vm=el.get("vm", ""), nics=tuple(nics))

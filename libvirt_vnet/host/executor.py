@@ -269,8 +269,11 @@ def plan(actions: Sequence[Action], holder: str, *, store: Optional[Store] = Non
 
 
 def apply(actions: Sequence[Action], holder: str, *, store: Optional[Store] = None,
-          kernel_factory: KernelFactory = netlink_kernel, verify_timeout: float = 3.0) -> Result:
-    """Make the host match ``actions`` for ``holder``; idempotent; all or nothing."""
+          kernel_factory: KernelFactory = netlink_kernel, verify_timeout: float = 3.0,
+          prune: bool = True) -> Result:
+    """Make the host match ``actions`` for ``holder``; idempotent; all or nothing.
+    ``prune=False`` keeps what the holder held before and no longer lists (a hook
+    re-ensuring a running VM's plumbing must never take anything away)."""
     store = store or Store()
     _check_keys(actions)
     result = Result(holder=holder)
@@ -279,7 +282,7 @@ def apply(actions: Sequence[Action], holder: str, *, store: Optional[Store] = No
             recover(store, ledger, kernel_factory)
         keys = [a.key for a in actions]
         wanted = set(keys)
-        stale = [k for k in ledger.holders.get(holder, []) if k not in wanted]
+        stale = [k for k in ledger.holders.get(holder, []) if k not in wanted] if prune else []
         snap = _sysfs_snapshot(actions)
         if snap is not None and not stale:
             verdicts = evaluate(actions, snap)

@@ -4,14 +4,15 @@ Drivers say *what* a network needs on a host as host objects
 (:mod:`libvirt_vnet.hostspec`: VLAN device, bridge, veth link, port flags, shim, VF);
 this module turns those into actions, in dependency order, each marked with the ifalias
 ``vnet:<topology>:<object>`` that proves ownership later.  Pure: no host access.
+Importing it is cheap (the hooks do): the topology model is imported only by
+:func:`topology_actions`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
-from ..assign import nic_macs
-from ..drivers import registry
 from ..hostspec import (
     BridgeUplink,
     HostBridge,
@@ -22,7 +23,6 @@ from ..hostspec import (
     VfConfig,
     VlanDevice,
 )
-from ..spec import Topology
 from .actions import (
     Action,
     EnsureBridge,
@@ -35,6 +35,9 @@ from .actions import (
     SetPortFlags,
     SetVf,
 )
+
+if TYPE_CHECKING:
+    from ..spec import Topology
 
 
 def mark(topology: str, obj: str) -> str:
@@ -89,10 +92,11 @@ def actions_for(objects: Iterable[HostObject], topology: str, origin: str = "") 
             raise TypeError(f"no host action for {obj!r}")
     if origin:
         out = [a.placed(origin) for a in out]
-    return _dedupe(out)
+    return dedupe(out)
 
 
-def _dedupe(actions: Sequence[Action]) -> list[Action]:
+def dedupe(actions: Sequence[Action]) -> list[Action]:
+    """The actions in order, each once (equal actions from two NICs or networks)."""
     seen: set[Action] = set()
     out = []
     for a in actions:
@@ -106,6 +110,9 @@ def topology_actions(topo: Topology, host: str) -> list[Action]:
     """Everything ``topo`` needs on ``host``: SR-IOV VF counts, then each network's
     objects, then settings of VFs that NICs name by PCI address.  (VFs a guest takes
     from a pool are known only when libvirt picks one: the qemu hook sets those.)"""
+    from ..assign import nic_macs  # the topology side: not needed by the hooks
+    from ..drivers import registry
+
     hspec = topo.host(host)
     actions: list[Action] = [EnsureNumVfs(pf=pf.name, count=pf.vfs).placed(f"{hspec.path}.sriov.{pf.name}")
                              for pf in hspec.sriov]
@@ -121,4 +128,4 @@ def topology_actions(topo: Topology, host: str) -> list[Action]:
                                                                             net, topo)
                     if isinstance(obj, VfConfig) and obj.address]
             actions += actions_for(objs, topo.name, nic.path)
-    return _dedupe(actions)
+    return dedupe(actions)
