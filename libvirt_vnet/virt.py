@@ -125,3 +125,90 @@ def clear_test_driver(conn: Any) -> None:
         if dom.isActive():
             dom.destroy()
         dom.undefine()
+
+
+def hostname(conn: Any) -> str:
+    libvirt = _libvirt()
+    try:
+        return str(conn.getHostname())
+    except libvirt.libvirtError as exc:
+        raise _fail(exc, "hostname") from None
+
+
+def _gone(libvirt: Any, exc: Any) -> bool:
+    """The object vanished or stopped meanwhile (not an error when tearing down)."""
+    return exc.get_error_code() in (libvirt.VIR_ERR_NO_DOMAIN, libvirt.VIR_ERR_NO_NETWORK,
+                                    libvirt.VIR_ERR_OPERATION_INVALID)
+
+
+def destroy_all(conn: Any) -> list[str]:
+    """Destroy (stop) every active domain, then every active network — in that order, so
+    libvirt itself stops each network's dnsmasq and removes its bridge.  Definitions stay.
+    Returns what was stopped, e.g. ``["domain vm1", "network lan"]``."""
+    libvirt = _libvirt()
+    done: list[str] = []
+    for kind in ("domain", "network"):
+        objects = (conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE) if kind == "domain"
+                   else conn.listAllNetworks(libvirt.VIR_CONNECT_LIST_NETWORKS_ACTIVE))
+        for obj in objects:
+            name = str(obj.name())
+            try:
+                obj.destroy()
+                done.append(f"{kind} {name}")
+            except libvirt.libvirtError as exc:
+                if not _gone(libvirt, exc):
+                    raise _fail(exc, f"{kind} {name}") from None
+    return done
+
+
+def undefine_all(conn: Any) -> list[str]:
+    """:func:`destroy_all`, then undefine every domain and network that is left.
+    Returns what was stopped and removed."""
+    libvirt = _libvirt()
+    done = destroy_all(conn)
+    for kind, objects in (("domain", conn.listAllDomains), ("network", conn.listAllNetworks)):
+        for obj in objects():
+            name = str(obj.name())
+            try:
+                obj.undefine()
+                done.append(f"{kind} {name} undefined")
+            except libvirt.libvirtError as exc:
+                if not _gone(libvirt, exc):
+                    raise _fail(exc, f"{kind} {name}") from None
+    return done
+
+
+def object_counts(conn: Any) -> dict[str, int]:
+    """How many domains and networks a connection has, and how many of them run:
+    keys ``domains``, ``domains_active``, ``networks``, ``networks_active``."""
+    libvirt = _libvirt()
+    try:
+        doms = conn.listAllDomains()
+        nets = conn.listAllNetworks()
+        return {"domains": len(doms), "domains_active": sum(1 for d in doms if d.isActive()),
+                "networks": len(nets), "networks_active": sum(1 for n in nets if n.isActive())}
+    except libvirt.libvirtError as exc:
+        raise _fail(exc, "list") from None
+
+
+def library_version() -> tuple[int, int, int]:
+    """The version of the libvirt library on this host (no connection needed): the
+    daemon beside it decides the hook layout (``vnet hooks install``)."""
+    v = _libvirt().getVersion()
+    return (v // 1_000_000, (v // 1000) % 1000, v % 1000)
+
+
+def settle_domains(conn: Any) -> int:
+    """Return once the daemon has finished reconnecting to its running domains (after a
+    restart it answers before its reconnect threads, which run the qemu hook's
+    "reconnect", are done): a query job on each domain waits for the reconnect job.
+    Returns how many running domains there are."""
+    libvirt = _libvirt()
+    try:
+        doms = conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE)
+    except libvirt.libvirtError as exc:
+        raise _fail(exc, "list") from None
+    for dom in doms:
+        with contextlib.suppress(libvirt.libvirtError):  # gone meanwhile, or nothing to report
+            dom.memoryStats()
+    return len(doms)
