@@ -393,7 +393,8 @@ def _held_apply(cfg: Config, actions: Sequence[Action], holder: str, state: str,
         if not any(held.get(h) for h in (holder, *also)):
             _remove(state)
         raise
-    log.info("%s: %s", holder, _summary(result))
+    if not result.fast_path:  # the executor said "all in place" itself
+        log.info("%s: %s", holder, _summary(result))
 
 
 def _release_domain(cfg: Config, holder: str, state: str, log: Any) -> None:
@@ -424,9 +425,8 @@ def _remove_tree(folder: str) -> None:
 
 
 def _summary(result: Any) -> str:
-    if result.fast_path:
-        return f"all {result.in_place} host objects in place (sysfs, no netlink)"
-    parts = [f"{len(result.changed)} changed", f"{result.in_place} in place"]
+    parts = [f"{len(result.changed)} changed{' (through sysfs)' if result.sysfs_writes else ''}",
+             f"{result.in_place} in place"]
     if result.released:
         parts.append(f"released {', '.join(result.released)}")
     return ", ".join(parts) + (": " + "; ".join(result.changed) if result.changed else "")

@@ -350,6 +350,7 @@ def test_port_flags(host: Host) -> None:
     assert todo == [["~", describe(acts[-1]), "vnet2: hairpin off → on, isolated off → on, learning on → off"]], todo
     r = host.ok("apply", acts)
     assert r["changed"] == [f"~ {describe(acts[-1])}"], r
+    assert not r["pyroute2_imported"], "port flags alone are written through sysfs"
     assert flags_of(host.link("vnet2")) == (True, True, False)
 
     host.ok("destroy", acts)

@@ -26,7 +26,7 @@ from typing import Callable, Optional
 
 from ..errors import ApplyError, ConflictError, ErrorList, VnetError
 from .actions import Action, Kernel, Planned, SetPortFlags, Undo, Verdict, owned, replay
-from .snapshot import Snapshot, read_sysfs, sysfs_matches_netns
+from .snapshot import Snapshot, SysfsPortKernel, read_sysfs, sysfs_matches_netns
 from .state import Ledger, Store
 
 log = logging.getLogger("libvirt_vnet.host")
@@ -88,6 +88,8 @@ class Result:
     kept: list[str] = field(default_factory=list)
     #: the change was decided from sysfs alone (pyroute2 never imported)
     fast_path: bool = False
+    #: the changes were bridge-port flags only, written through sysfs (no pyroute2 either)
+    sysfs_writes: bool = False
 
 
 class _RunLog:
@@ -284,6 +286,7 @@ def apply(actions: Sequence[Action], holder: str, *, store: Optional[Store] = No
         wanted = set(keys)
         stale = [k for k in ledger.holders.get(holder, []) if k not in wanted] if prune else []
         snap = _sysfs_snapshot(actions)
+        factory = kernel_factory
         if snap is not None and not stale:
             verdicts = evaluate(actions, snap)
             if all(v.sign == "=" for v in verdicts):
@@ -294,7 +297,11 @@ def apply(actions: Sequence[Action], holder: str, *, store: Optional[Store] = No
                 result.fast_path = True
                 log.info("%s: all %d host objects in place (sysfs)", holder, len(actions))
                 return result
-        with kernel_factory() as kernel:
+            if kernel_factory is netlink_kernel and _only_port_flags(actions, verdicts):
+                names = _names(actions)
+                factory = lambda: SysfsPortKernel(names)  # noqa: E731
+                result.sysfs_writes = True
+        with factory() as kernel:
             snap = kernel.snapshot()
             verdicts = evaluate(actions, snap)
             _shared_conflicts(actions, verdicts, ledger, holder)
@@ -334,6 +341,11 @@ def apply(actions: Sequence[Action], holder: str, *, store: Optional[Store] = No
                     raise ApplyError("applied, but releasing objects no longer in the topology failed: "
                                      + "; ".join(problems))
     return result
+
+
+def _only_port_flags(actions: Sequence[Action], verdicts: Sequence[Verdict]) -> bool:
+    """Whether all this run changes is bridge-port flags (sysfs writes them: no pyroute2)."""
+    return all(v.sign == "=" or (v.sign != "?" and isinstance(a, SetPortFlags)) for a, v in zip(actions, verdicts))
 
 
 def _apply_error(exc: BaseException, actions: Sequence[Action], step: int, run: _RunLog,
@@ -452,7 +464,11 @@ def destroy(holder: str, *, store: Optional[Store] = None,
         if not ledger.pending:
             store.save(ledger)
             return result
-        with kernel_factory() as kernel:
+        factory = kernel_factory
+        if kernel_factory is netlink_kernel and all(u["op"] == "port" for u in ledger.pending) \
+                and sysfs_matches_netns():
+            factory = SysfsPortKernel  # a VM's port flags (its tap is usually gone already)
+        with factory() as kernel:
             if not force:
                 _refuse_busy_bridges(kernel, ledger.pending)
             store.save(ledger)  # first the intent (pending), then the kernel: a crash rolls forward
@@ -468,6 +484,8 @@ def _refuse_busy_bridges(kernel: Kernel, pending: Sequence[Undo]) -> None:
     """Deleting a bridge detaches its ports: refuse while guests (ports vnet neither
     created nor enslaved) are on one that is about to go."""
     deleting = {u["name"] for u in pending if u["op"] == "delete"}
+    if not deleting:
+        return
     freed = {u["name"] for u in pending if u["op"] == "set" and "master" in (u.get("expect") or {})}
     snap = kernel.snapshot()
     errors: list[VnetError] = []

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Optional
 
 SYSFS_NET = "/sys/class/net"
 IFF_UP = 0x1
@@ -248,3 +248,38 @@ def read_sysfs(names: set[str], root: str = SYSFS_NET) -> Snapshot:
                 if p not in links and (plk := read_link(p, root, vlans)) is not None:
                     links[p] = plk
     return Snapshot(links=links, complete=False, source="sysfs")
+
+
+class SysfsPortKernel:
+    """The one kind of change sysfs does as well as netlink: a bridge port's flags
+    (``brport/hairpin_mode``, ``isolated``, ``learning``).  The executor uses it when a run
+    changes nothing else — a VM's taps getting hairpin on every start — so that the hook
+    path never imports pyroute2 for it.  Every other change raises: the executor must take
+    the netlink kernel for those."""
+
+    _FILES = {"hairpin": "hairpin_mode", "isolated": "isolated", "learning": "learning"}
+
+    def __init__(self, names: Optional[set[str]] = None, root: str = SYSFS_NET):
+        self.names = names
+        self.root = root
+
+    def __enter__(self) -> SysfsPortKernel:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def snapshot(self, names: Optional[set[str]] = None) -> Snapshot:
+        names = names if names is not None else self.names
+        return read_sysfs(set(os.listdir(self.root)) if names is None else names, self.root)
+
+    def lookup(self, name: str) -> Optional[Link]:
+        return read_link(name, self.root, _vlans())
+
+    def set_port(self, name: str, **flags: Any) -> None:
+        for key, value in flags.items():
+            with open(f"{self.root}/{name}/brport/{self._FILES[key]}", "w") as f:
+                f.write("1" if value else "0")
+
+    def __getattr__(self, name: str) -> Any:
+        raise NotImplementedError(f"sysfs kernel: {name} needs netlink")
