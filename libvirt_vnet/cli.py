@@ -63,6 +63,8 @@ are ever deleted, and a device that exists without it is a conflict, never repla
 State lives in /run/libvirt-vnet (tmpfs: forgotten at reboot, like the devices).  Several
 topologies may share a VLAN device or bridge: it is removed only when its last user is
 destroyed, and never while guests are still on it (host-destroy --force unplugs them).
+With `vnet hooks install`, libvirt's hooks do the same when networks and VMs start and stop
+(holders network:NAME, domain:NAME in host-status).
 """
 
 
@@ -201,17 +203,18 @@ def _next_steps(rendering: Any, topo: Any, out: Path, source: str) -> None:
     if plumbed:
         hosts = sorted({rn.host for rn in nets if rn.topology_network in plumbed})
         print(f"note: {', '.join(plumbed)} {'needs' if len(plumbed) == 1 else 'need'} host plumbing "
-              "libvirt does not create (VLAN "
-              "devices, bridges, veth links, described in each network's <vnet:network> "
-              "metadata); build it first, on each host, as root:")
+              "libvirt does not create (VLAN devices, bridges, veth links, described in each "
+              "network's <vnet:network> metadata).  With vnet's hooks installed on each host "
+              "(vnet hooks install, then restart libvirtd) libvirt builds it at net-start and VM "
+              "start; without them build it first, as root:")
         for host in hosts:
             print(f"  vnet host-apply {source} --host {host}")
         tiers = sorted({rn.topology_network for rn in nets
                         if getattr(rn.definition.vnet_metadata, "kind", "") == "two-tier"})
         if tiers:
             print(f"  (two-tier {', '.join(tiers)}: net-start the aggregation network first — its "
-                  "bridge is libvirt's and the access switches' veth links join it — then host-apply, "
-                  "then start the access networks)")
+                  "bridge is libvirt's and the access switches' veth links join it — then the access "
+                  "networks)")
 
 
 def cmd_render(args: argparse.Namespace) -> int:
