@@ -135,3 +135,35 @@ def test_qemu_hook_sets_the_pool_vf_libvirt_picked(nsim_pf: str, tmp_path: Path,
     assert settings(vf1()) == (mac, 42, True, False)
     assert _call(hook, "a", "release", "end", xml)[0].returncode == 0
     assert settings(vf1()) == original
+
+
+def test_network_hook_builds_the_vlan_bridge_before_libvirt_starts_it(dummy_parent: str,
+                                                                      new_name: Callable[[str], str],
+                                                                      tmp_path: Path) -> None:
+    """network start begin builds eth.N + bridge; a VM started on it finds them in place;
+    the network stopping while the VM runs keeps them (the VM holds them too); the VM's
+    release removes them."""
+    br, vdev = new_name("br"), new_name("vl")
+    topo = load({"name": "nest", "hosts": {"hv1": {"uri": "qemu:///system", "uplinks": [dummy_parent]}},
+                 "networks": {"v20": {"kind": "vlan-bridge", "uplink": dummy_parent, "vlan": 20,
+                                      "vlan_device": vdev, "bridge": {"name": br}}},
+                 "vms": {"a": {"nics": [{"network": "v20"}]}}})
+    rendering = render(topo)
+    (net,) = rendering.networks_on("hv1")
+    hook_data = f"<hookData>{net.xml}</hookData>"
+    _hook(tmp_path)
+    network_hook = tmp_path / "etc" / "hooks" / "network.d" / "50-libvirt-vnet"
+    qemu_hook = tmp_path / "etc" / "hooks" / "qemu.d" / "50-libvirt-vnet"
+    before = set(_links())
+
+    proc, _ = _call(network_hook, "v20", "start", "begin", hook_data)
+    assert proc.returncode == 0, proc.stderr
+    now = _links()
+    assert now[vdev]["linkinfo"]["info_data"]["id"] == 20 and now[vdev]["master"] == br
+    xml = rendering.vm("a").merge_into(BASE.format(name="a"))
+    proc, modules = _call(qemu_hook, "a", "prepare", "begin", xml, importtime=True)
+    assert proc.returncode == 0 and not any(m.startswith("pyroute2") for m in modules), proc.stderr
+    assert _call(network_hook, "v20", "stopped", "end", hook_data)[0].returncode == 0
+    assert br in _links(), "the running VM still holds the bridge"
+    assert _call(qemu_hook, "a", "release", "end", xml)[0].returncode == 0
+    assert set(_links()) == before
