@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from typing import Any, Optional
 
     from .host.actions import Action
-    from .hostspec import DomainMeta, NetworkMeta
+    from .hostspec import DomainMeta
 
 MARKER = b"urn:libvirt-vnet:metadata:1"
 DEFAULT_STATE_DIR = "/run/libvirt-vnet"
@@ -231,14 +231,8 @@ def _parse(data: bytes) -> Any:
 # ---- qemu -----------------------------------------------------------------------
 
 
-def _domain_meta(root: Any) -> Optional[DomainMeta]:
-    from .hostspec import domain_meta_from, q
-
-    el = root.find(f"metadata/{q('domain')}")
-    return None if el is None else domain_meta_from(el)
-
-
 def _qemu(cfg: Config, data: bytes, log: Any) -> None:
+    from .hostspec import domain_meta_of
 
     holder = f"domain:{cfg.name}"
     state = cfg.path("domains", _fname(cfg.name))
@@ -246,7 +240,7 @@ def _qemu(cfg: Config, data: bytes, log: Any) -> None:
         _release_domain(cfg, holder, state, log)
         return
     root = _parse(data)
-    meta = _domain_meta(root) if MARKER in data else None
+    meta = domain_meta_of(root) if MARKER in data else None
     if cfg.op == "prepare" or cfg.op == "reconnect":
         actions = _prepare_actions(cfg, meta)
         if cfg.op == "reconnect":
@@ -435,17 +429,10 @@ def _summary(result: Any) -> str:
 # ---- network --------------------------------------------------------------------
 
 
-def _network_meta(root: Any) -> Optional[NetworkMeta]:
-    from .hostspec import network_meta_from, q
-
-    el = root.find(f"network/metadata/{q('network')}")
-    return None if el is None else network_meta_from(el)
-
-
 def _network(cfg: Config, data: bytes, log: Any) -> None:
     from .host import executor
     from .host.planner import actions_for
-    from .hostspec import PortFlags
+    from .hostspec import PortFlags, network_meta_of
 
     holder = f"network:{cfg.name}"
     marker = cfg.path("networks", _fname(cfg.name))
@@ -456,7 +443,8 @@ def _network(cfg: Config, data: bytes, log: Any) -> None:
             _remove(marker)
         return
     root = _parse(data)
-    meta = _network_meta(root)
+    network = root.find("network")
+    meta = network_meta_of(network) if network is not None else None
     if meta is None:
         return
     if cfg.op == "start":

@@ -260,6 +260,18 @@ def domain_meta_element(meta: DomainMeta) -> etree._Element:
     return el
 
 
+def domain_meta_of(domain: Element) -> Optional[DomainMeta]:
+    """vnet's metadata of a ``<domain>`` element, or ``None`` when it has none."""
+    el = domain.find(f"metadata/{q('domain')}")
+    return None if el is None else domain_meta_from(el)
+
+
+def network_meta_of(network: Element) -> Optional[NetworkMeta]:
+    """vnet's metadata of a ``<network>`` element, or ``None`` when it has none."""
+    el = network.find(f"metadata/{q('network')}")
+    return None if el is None else network_meta_from(el)
+
+
 def domain_meta_from(el: Element) -> DomainMeta:
     nics = []
     for nel in el.findall(q("nic")):

@@ -139,6 +139,4 @@ def merge_into_domain(domain_xml: str | bytes, interfaces: Iterable[etree._Eleme
 
 def read_domain_meta(domain_xml: str | bytes) -> DomainMeta | None:
     """vnet's metadata of a domain document, or ``None`` when it has none."""
-    root = _parse_domain(domain_xml, "<domain>")
-    el = root.find(f"metadata/{hostspec.q('domain')}")
-    return None if el is None else hostspec.domain_meta_from(el)
+    return hostspec.domain_meta_of(_parse_domain(domain_xml, "<domain>"))
