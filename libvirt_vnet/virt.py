@@ -141,23 +141,27 @@ def _gone(libvirt: Any, exc: Any) -> bool:
                                     libvirt.VIR_ERR_OPERATION_INVALID)
 
 
+def _each(libvirt: Any, kind: str, objects: Any, method: str, note: str, done: list[str]) -> None:
+    """Call ``method`` on each object; one that vanished meanwhile is fine, any other
+    failure is a LibvirtError.  What was done goes to ``done``."""
+    for obj in objects:
+        name = str(obj.name())
+        try:
+            getattr(obj, method)()
+            done.append(f"{kind} {name}{note}")
+        except libvirt.libvirtError as exc:
+            if not _gone(libvirt, exc):
+                raise _fail(exc, f"{kind} {name}") from None
+
+
 def destroy_all(conn: Any) -> list[str]:
     """Destroy (stop) every active domain, then every active network — in that order, so
     libvirt itself stops each network's dnsmasq and removes its bridge.  Definitions stay.
     Returns what was stopped, e.g. ``["domain vm1", "network lan"]``."""
     libvirt = _libvirt()
     done: list[str] = []
-    for kind in ("domain", "network"):
-        objects = (conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE) if kind == "domain"
-                   else conn.listAllNetworks(libvirt.VIR_CONNECT_LIST_NETWORKS_ACTIVE))
-        for obj in objects:
-            name = str(obj.name())
-            try:
-                obj.destroy()
-                done.append(f"{kind} {name}")
-            except libvirt.libvirtError as exc:
-                if not _gone(libvirt, exc):
-                    raise _fail(exc, f"{kind} {name}") from None
+    _each(libvirt, "domain", conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE), "destroy", "", done)
+    _each(libvirt, "network", conn.listAllNetworks(libvirt.VIR_CONNECT_LIST_NETWORKS_ACTIVE), "destroy", "", done)
     return done
 
 
@@ -166,15 +170,8 @@ def undefine_all(conn: Any) -> list[str]:
     Returns what was stopped and removed."""
     libvirt = _libvirt()
     done = destroy_all(conn)
-    for kind, objects in (("domain", conn.listAllDomains), ("network", conn.listAllNetworks)):
-        for obj in objects():
-            name = str(obj.name())
-            try:
-                obj.undefine()
-                done.append(f"{kind} {name} undefined")
-            except libvirt.libvirtError as exc:
-                if not _gone(libvirt, exc):
-                    raise _fail(exc, f"{kind} {name}") from None
+    _each(libvirt, "domain", conn.listAllDomains(), "undefine", " undefined", done)
+    _each(libvirt, "network", conn.listAllNetworks(), "undefine", " undefined", done)
     return done
 
 
