@@ -452,7 +452,7 @@ def cmd_host_status(args: argparse.Namespace) -> int:
     return 0
 
 
-def _usage_of(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
+def usage_of(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
     """For a command group called without its sub-command: its help, and exit status 64."""
     def usage(args: argparse.Namespace) -> int:
         parser.print_help(sys.stderr)
@@ -654,7 +654,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "plumbing when networks and VMs start, and remove it when they stop.",
                        epilog=HOOKS_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     hsub = s.add_subparsers(title="commands", metavar="COMMAND")
-    s.set_defaults(func=_usage_of(s))
+    s.set_defaults(func=usage_of(s))
 
     def root_arg(h: argparse.ArgumentParser) -> None:
         h.add_argument("--root", default="/etc/libvirt", metavar="DIR",

@@ -826,11 +826,9 @@ def add_lab_parser(sub: argparse._SubParsersAction[Any]) -> None:
                        description=LAB_DESCRIPTION, epilog=LAB_EPILOG, formatter_class=fmt)
     actions = p.add_subparsers(dest="lab_command", metavar="ACTION")
 
-    def usage(_args: argparse.Namespace) -> int:
-        p.print_help(sys.stderr)
-        return 64
+    from .cli import usage_of  # the CLI is loaded already: it is what calls this
 
-    p.set_defaults(func=usage)
+    p.set_defaults(func=usage_of(p))
     name_help = 'the lab\'s name (default "default"; 1-15 of a-z 0-9 -)'
 
     s = actions.add_parser("up", help="start a lab (does nothing if it is up already)",
