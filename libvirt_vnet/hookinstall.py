@@ -37,12 +37,9 @@ RESTART = ("libvirt looks for hook files when it starts: restart it to run them 
 
 def template(kind: str) -> str:
     """The text of ``hooks/<kind>`` (package data when installed, the source tree otherwise)."""
-    import importlib.util
+    from .templates import data_dir
 
-    spec = importlib.util.find_spec("libvirt_vnet.hook_scripts")
-    folder = Path(spec.origin).parent if spec is not None and spec.origin else \
-        Path(__file__).resolve().parent.parent / "hooks"
-    return (folder / kind).read_text()
+    return (data_dir("libvirt_vnet.hook_scripts", "hooks") / kind).read_text()
 
 
 def search_path() -> list[str]:

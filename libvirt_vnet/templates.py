@@ -16,13 +16,19 @@ from lxml import etree
 _PARSER = etree.XMLParser(remove_blank_text=True, remove_comments=True)
 
 
-def _template_dir() -> Path:
+def data_dir(package: str, folder: str) -> Path:
+    """Where a top-level folder of the source tree shipped as package data is: the package
+    ``package`` after ``pip install .``, the folder beside this package in a checkout."""
     import importlib.util
 
-    spec = importlib.util.find_spec("libvirt_vnet.xml_templates")  # installed layout
+    spec = importlib.util.find_spec(package)  # installed layout
     if spec is not None and spec.origin:
         return Path(spec.origin).parent
-    return Path(__file__).resolve().parent.parent / "xml_templates"
+    return Path(__file__).resolve().parent.parent / folder
+
+
+def _template_dir() -> Path:
+    return data_dir("libvirt_vnet.xml_templates", "xml_templates")
 
 
 @cache

@@ -136,15 +136,18 @@ def test_python_dash_m(good: Path) -> None:
 
 
 def test_installed_package_finds_its_templates(tmp_path: Path, good: Path) -> None:
-    """A plain (non-editable) `pip install .` must carry xml_templates and the schema."""
+    """A plain (non-editable) `pip install .` must carry xml_templates, the schema and the
+    hook scripts."""
     target = tmp_path / "site"
     r = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
                         "--target", str(target), str(REPO)], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert (target / "libvirt_vnet" / "xml_templates" / "network.xml").is_file()
     assert (target / "libvirt_vnet" / "topology.schema.json").is_file()
-    code = ("import sys, libvirt_vnet as v, libvirt_vnet.templates as t;"
+    assert (target / "libvirt_vnet" / "hook_scripts" / "qemu").is_file()
+    code = ("import sys, libvirt_vnet as v, libvirt_vnet.templates as t, libvirt_vnet.hookinstall as h;"
             "assert str(t._template_dir()).startswith(sys.argv[2]), t._template_dir();"
+            "assert 'vnet-install: call' in h.template('network');"
             "r = v.render(v.load_file(sys.argv[1])); print(len(r.networks))")
     r = subprocess.run([sys.executable, "-c", code, str(good), str(target)], capture_output=True,
                        text=True, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(target)}, timeout=60)
