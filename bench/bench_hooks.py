@@ -92,7 +92,7 @@ def timed(argv: list[str], stdin: bytes = b"") -> float:
 def inside(n: int) -> dict[str, Any]:
     """The measurements, run inside the namespace."""
     from libvirt_vnet import load, render
-    from libvirt_vnet.hookinstall import install_hooks
+    from libvirt_vnet.hook.install import install_hooks
 
     work = Path(tempfile.mkdtemp(prefix="vnb-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None))
     try:

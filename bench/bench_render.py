@@ -6,7 +6,7 @@ macvtap and bridge kinds in turn; distinct /24 subnets out of 10.0.0.0/8; one ho
 declared uplinks) and 10*N NICs, 10 per VM.  Timed phases, each repeated ``--repeat``
 times (the median is reported):
 
-* load      ``loader.load(doc)`` (all input checks, cross-object checks included)
+* load      ``topology.load(doc)`` (all input checks, cross-object checks included)
 * render    ``render(topo)`` plus the XML text of every network and every VM's
             ``domain_xml()`` (the documents a user gets out)
 * rng       parse each document and validate it against libvirt's RelaxNG schemas
@@ -36,8 +36,8 @@ from lxml import etree
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
 
-from libvirt_vnet.loader import load
 from libvirt_vnet.rendering import render
+from libvirt_vnet.topology import load
 
 SCHEMAS = Path("/usr/share/libvirt/schemas")
 KINDS = ("nat", "route", "isolated", "vlan-bridge", "macvtap", "bridge")

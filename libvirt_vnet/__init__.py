@@ -12,8 +12,8 @@ The Python API for provisioning scripts::
     web1.interface_xml()                          # list of <interface> documents
     web1.merge_into(existing_domain_xml)          # your domain with vnet's NICs merged
 
-    from libvirt_vnet.verify import verify
-    verify(rendering)                             # RelaxNG + libvirt's parser, no host touched
+    from libvirt_vnet.prove import prove
+    prove(rendering)                              # RelaxNG + libvirt's parser, no host touched
 
 Every problem raises :class:`VnetError` (``.path`` says where, ``.hint`` how to fix).
 
@@ -34,10 +34,10 @@ _EXPORTS = {
     "LibvirtError": "errors",
     "UnsupportedError": "errors",
     "VnetError": "errors",
-    "LibvirtVersion": "features",
-    "load": "loader",
-    "load_file": "loader",
-    "load_yaml_text": "loader",
+    "LibvirtVersion": "libvirtxml.versions",
+    "load": "topology",
+    "load_file": "topology",
+    "load_yaml_text": "topology",
     "Rendering": "rendering",
     "render": "rendering",
     "render_vm": "rendering",
@@ -52,9 +52,9 @@ if TYPE_CHECKING:
     from typing import Any
 
     from .errors import ConflictError, ErrorList, InputError, LibvirtError, UnsupportedError, VnetError
-    from .features import LibvirtVersion
-    from .loader import load, load_file, load_yaml_text
+    from .libvirtxml.versions import LibvirtVersion
     from .rendering import Rendering, render, render_vm
+    from .topology import load, load_file, load_yaml_text
 
 
 def __getattr__(name: str) -> Any:

@@ -16,10 +16,9 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from . import hostspec
+from .drivers.base import COMMON_KEYS
 from .errors import ImportRefused
-from .loader import GROUP_FWD_RESTRICTED
-from .netdef import (
+from .model.libvirt import (
     BandwidthDef,
     DhcpDef,
     DnsDef,
@@ -33,12 +32,11 @@ from .netdef import (
     VirtualPortType,
     VlanDef,
 )
-from .spec import LIBVIRT_PICKS
+from .model.plumbing import BridgeUplink, HostBridge, MacvlanShim, NetworkMeta, PortFlags, VlanDevice
+from .model.topology import GROUP_FWD_RESTRICTED, LIBVIRT_PICKS
 
 __all__ = ["import_xml", "network_to_entry"]
 
-#: keys every kind accepts (mirrors :data:`libvirt_vnet.loader.COMMON_KEYS`)
-_COMMON_KEYS = frozenset({"kind", "host", "hosts", "uuid", "metadata"})
 
 _MACVTAP_MODES = {
     ForwardMode.PRIVATE: "private",
@@ -215,7 +213,7 @@ def _vlan_bridge_from_meta(net: NetworkDef) -> Optional[dict[str, Any]]:
     """The vlan-bridge keys rebuilt from vnet's own metadata, or ``None`` when the
     metadata does not describe this network exactly (then the forward mode decides)."""
     meta = net.vnet_metadata
-    if not isinstance(meta, hostspec.NetworkMeta) or meta.kind != "vlan-bridge":
+    if not isinstance(meta, NetworkMeta) or meta.kind != "vlan-bridge":
         return None
     fwd = net.forward
     if fwd is None or fwd.mode is not ForwardMode.BRIDGE or fwd.dev or fwd.interfaces \
@@ -226,10 +224,10 @@ def _vlan_bridge_from_meta(net: NetworkDef) -> Optional[dict[str, Any]]:
     if net.bridge.stp is not None or net.bridge.delay is not None or net.bridge.zone \
             or net.bridge.mac_table_manager or net.mac is not None:
         return None
-    devs = [o for o in meta.objects if isinstance(o, hostspec.VlanDevice)]
-    bridges = [o for o in meta.objects if isinstance(o, hostspec.HostBridge)]
-    links = [o for o in meta.objects if isinstance(o, hostspec.BridgeUplink)]
-    flags = [o for o in meta.objects if isinstance(o, hostspec.PortFlags)]
+    devs = [o for o in meta.objects if isinstance(o, VlanDevice)]
+    bridges = [o for o in meta.objects if isinstance(o, HostBridge)]
+    links = [o for o in meta.objects if isinstance(o, BridgeUplink)]
+    flags = [o for o in meta.objects if isinstance(o, PortFlags)]
     if len(devs) != 1 or len(bridges) != 1 or len(links) != 1 or len(flags) > 1:
         return None
     if len(meta.objects) != 3 + len(flags):
@@ -243,7 +241,7 @@ def _vlan_bridge_from_meta(net: NetworkDef) -> Optional[dict[str, Any]]:
     if flag is not None and (flag.bridge != br.name or flag.isolated is not None
                              or flag.learning is not None or flag.hairpin is None):
         return None
-    from . import names
+    from .model import names
 
     bridge: dict[str, Any] = {"name": br.name, "mac": br.mac or LIBVIRT_PICKS,
                               "stp": br.stp, "delay": br.delay}
@@ -491,7 +489,7 @@ def network_to_entry(net: NetworkDef) -> tuple[str, dict[str, Any]]:
     _carry_host_objects(net, kind, entry, where)
 
     # ---- everything must be something this kind takes
-    allowed = _COMMON_KEYS | set(driver.keys)
+    allowed = COMMON_KEYS | set(driver.keys)
     for key in entry:
         if key not in allowed:
             mode = fwd.mode.value if fwd is not None else "none"
@@ -508,17 +506,17 @@ def _carry_host_objects(net: NetworkDef, kind: str, entry: dict[str, Any],
     can still say: a bridge network's hairpin flag, a macvtap network's host shim.  The
     rest of vnet's metadata is derived from the topology and rendered afresh."""
     meta = net.vnet_metadata
-    if not isinstance(meta, hostspec.NetworkMeta) or kind == "vlan-bridge":
+    if not isinstance(meta, NetworkMeta) or kind == "vlan-bridge":
         return
     path = "/network/metadata/vnet:network"
     if kind == "bridge" and net.bridge is not None:
-        flags = [o for o in meta.objects if isinstance(o, hostspec.PortFlags)
+        flags = [o for o in meta.objects if isinstance(o, PortFlags)
                  and o.bridge == net.bridge.name and o.hairpin is not None]
         if len(flags) == 1:
             entry["hairpin"] = flags[0].hairpin
             where["hairpin"] = path
     if kind == "macvtap":
-        shims = [o for o in meta.objects if isinstance(o, hostspec.MacvlanShim)]
+        shims = [o for o in meta.objects if isinstance(o, MacvlanShim)]
         if len(shims) == 1:
             shim: dict[str, Any] = {"name": shims[0].name}
             if shims[0].address:
@@ -530,7 +528,7 @@ def _carry_host_objects(net: NetworkDef, kind: str, entry: dict[str, Any],
 def import_xml(text: str | bytes, source: str) -> tuple[str, dict[str, Any]]:
     """Parse a ``<network>`` document (strictly) and import it; refusals name
     ``source`` and the element."""
-    from .netxml import parse_network_string
+    from .libvirtxml.network import parse_network_string
 
     try:
         return network_to_entry(parse_network_string(text, source))

@@ -1,28 +1,36 @@
-"""Layer 4 — render a checked topology into libvirt documents.
+"""Render a checked topology into libvirt documents, and write them to a folder.
 
 For each host: the network XML of every network on it; for each VM: its ``<interface>``
-elements and vnet's ``<metadata>`` element.  Drivers decide, :mod:`netxml` and
-:mod:`ifacexml` format, :mod:`features` refuses what the target libvirt lacks.
+elements and vnet's ``<metadata>`` element; and the host objects the topology needs there
+(:func:`host_needs`).  Drivers decide, :mod:`libvirt_vnet.libvirtxml` formats and refuses
+what the target libvirt lacks.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from lxml import etree
 
-from . import features, ifacexml, netxml
-from .assign import nic_macs
 from .drivers import registry
 from .errors import ErrorList, VnetError
-from .features import DEFAULT_TARGET, LibvirtVersion
-from .hostspec import DomainMeta, NicMeta
-from .netdef import InterfaceDef, NetworkDef
-from .spec import Topology, VmSpec
-from .templates import skeleton
+from .libvirtxml import interface as ifacexml
+from .libvirtxml import versions
+from .libvirtxml.common import to_string
+from .libvirtxml.network import format_network
+from .libvirtxml.skeletons import skeleton
+from .libvirtxml.versions import DEFAULT_TARGET, LibvirtVersion
+from .model.derived import nic_macs
+from .model.libvirt import InterfaceDef, NetworkDef
+from .model.plumbing import DomainMeta, HostObject, NicMeta, SriovVfs, VfConfig
+from .model.topology import Topology, VmSpec
 
 log = logging.getLogger(__name__)
+
+#: the list of files a render into a folder wrote (stale ones are removed next time)
+MANIFEST = ".vnet-rendered"
 
 
 @dataclass(frozen=True)
@@ -35,7 +43,7 @@ class RenderedNetwork:
 
     @property
     def xml(self) -> str:
-        return netxml.to_string(self.element)
+        return to_string(self.element)
 
 
 @dataclass(frozen=True)
@@ -47,10 +55,10 @@ class RenderedVm:
     elements: tuple[etree._Element, ...] = field(compare=False, repr=False)
 
     def interface_xml(self) -> list[str]:
-        return [netxml.to_string(el) for el in self.elements]
+        return [to_string(el) for el in self.elements]
 
     def metadata_xml(self) -> str:
-        return netxml.to_string(ifacexml.format_metadata(self.metadata))
+        return to_string(ifacexml.format_metadata(self.metadata))
 
     def merge_into(self, domain_xml: str | bytes, source: str = "<domain>",
                    force: bool = False) -> str:
@@ -85,6 +93,41 @@ class Rendering:
     def vm(self, name: str) -> RenderedVm:
         return next(v for v in self.vms if v.name == name)
 
+    def write(self, out: Path) -> list[Path]:
+        """Write ``<out>/<host>/networks/<net>.xml`` and ``<out>/<host>/vms/<vm>/nicN.xml``
+        plus ``metadata.xml``.  Files a previous render into ``out`` wrote and this one does
+        not (a network removed from the topology) are deleted — only those, listed in
+        ``out/.vnet-rendered`` — so a loop over ``networks/*.xml`` never sees stale ones."""
+        files: dict[Path, str] = {}
+        for rn in self.networks:
+            files[Path(rn.host, "networks", f"{rn.name}.xml")] = rn.xml
+        for vm in self.vms:
+            base = Path(vm.host, "vms", vm.name)
+            for i, xml in enumerate(vm.interface_xml()):
+                files[base / f"nic{i}.xml"] = xml
+            files[base / "metadata.xml"] = vm.metadata_xml()
+        manifest = out / MANIFEST
+        try:
+            previous = {Path(line) for line in manifest.read_text(encoding="utf-8").splitlines() if line}
+        except OSError:
+            previous = set()
+        for rel, text in files.items():
+            (out / rel).parent.mkdir(parents=True, exist_ok=True)
+            (out / rel).write_text(text, encoding="utf-8")
+        for rel in sorted(previous - set(files)):
+            if ".." in rel.parts or rel.is_absolute():
+                continue  # not ours: never delete outside the folder
+            stale = out / rel
+            if stale.is_file():
+                log.info("removing %s: no longer rendered", stale)
+                stale.unlink()
+                for parent in stale.parents:
+                    if parent == out or any(parent.iterdir()):
+                        break
+                    parent.rmdir()
+        manifest.write_text("".join(f"{rel}\n" for rel in sorted(files)), encoding="utf-8")
+        return [out / rel for rel in files]
+
 
 def render(topo: Topology, target: LibvirtVersion = DEFAULT_TARGET) -> Rendering:
     errors: list[VnetError] = []
@@ -94,7 +137,7 @@ def render(topo: Topology, target: LibvirtVersion = DEFAULT_TARGET) -> Rendering
             try:
                 nds = registry.driver_for(net.kind).networks(net, topo, host.name)
                 for nd in nds:
-                    features.check_network(nd, target, net.path)
+                    versions.check_network(nd, target, net.path)
             except VnetError as exc:
                 if not any(str(exc) == str(e) for e in errors):  # same on every host
                     errors.append(exc)
@@ -102,7 +145,7 @@ def render(topo: Topology, target: LibvirtVersion = DEFAULT_TARGET) -> Rendering
             for nd in nds:
                 networks.append(RenderedNetwork(host=host.name, name=nd.name,
                                                 topology_network=net.name, definition=nd,
-                                                element=netxml.format_network(nd)))
+                                                element=format_network(nd)))
     vms = []
     for vm in topo.vms:
         try:
@@ -125,10 +168,32 @@ def render_vm(topo: Topology, vm: VmSpec, target: LibvirtVersion = DEFAULT_TARGE
         driver = registry.driver_for(net.kind)
         mac = macs[(vm.name, nic.index)]
         iface = driver.interface(nic, mac, vm, net, topo)
-        features.check_interface(iface, net.kind, target, nic.path)
+        versions.check_interface(iface, net.kind, target, nic.path)
         ifaces.append(iface)
         metas.append(NicMeta(mac=mac, network=net.name, kind=net.kind,
                              objects=driver.nic_objects(nic, mac, vm, net, topo)))
     meta = DomainMeta(topology=topo.name, vm=vm.name, nics=tuple(metas))
     return RenderedVm(name=vm.name, host=vm.host, interfaces=tuple(ifaces), metadata=meta,
                       elements=tuple(ifacexml.format_interface(i) for i in ifaces))
+
+
+def host_needs(topo: Topology, host: str) -> list[tuple[str, tuple[HostObject, ...]]]:
+    """Everything ``topo`` needs on ``host`` as host objects, grouped by their place in the
+    topology: SR-IOV VF counts, then each network's objects, then settings of VFs that NICs
+    name by PCI address.  (VFs a guest takes from a pool are known only when libvirt picks
+    one: the qemu hook sets those.)  :func:`libvirt_vnet.host.planner.actions_for_needs`
+    turns them into host actions."""
+    hspec = topo.host(host)
+    needs: list[tuple[str, tuple[HostObject, ...]]] = [
+        (f"{hspec.path}.sriov.{pf.name}", (SriovVfs(pf=pf.name, count=pf.vfs),)) for pf in hspec.sriov]
+    macs = nic_macs(topo)
+    for net in topo.networks_on(host):
+        needs.append((net.path, registry.driver_for(net.kind).host_objects(net, topo, host)))
+    for vm in topo.vms:
+        if vm.host != host:
+            continue
+        for nic in vm.nics:
+            net = topo.network(nic.network)
+            objs = registry.driver_for(net.kind).nic_objects(nic, macs[(vm.name, nic.index)], vm, net, topo)
+            needs.append((nic.path, tuple(obj for obj in objs if isinstance(obj, VfConfig) and obj.address)))
+    return needs

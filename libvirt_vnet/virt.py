@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from .errors import LibvirtError, UnsupportedError
-from .features import LibvirtVersion
+from .libvirtxml.versions import LibvirtVersion
 
 TEST_URI = "test:///default"
 

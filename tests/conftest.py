@@ -1,36 +1,41 @@
-"""Shared fixtures.  ``VNET_REQUIRE_ALL=1`` (set by .ci/run) turns every skip for a
-missing prerequisite into a failure: in CI nothing may be skipped."""
+"""Shared fixtures, and the tiers: a test's folder is its tier and its marker.
+
+==========  ================================================================  =============
+folder      what runs                                                         run one tier
+==========  ================================================================  =============
+unit/       no root: the model, rendering, libvirt's test driver, the CLI     ``-m unit``
+kernel/     real devices in throwaway network namespaces (root)               ``-m kernel``
+e2e/        a real libvirtd + QEMU in a ``vnet lab`` (root)                   ``-m e2e``
+nested/     boots the nested Debian kernel once and runs ``guest/`` in it     ``-m nested``
+guest/      runs only inside that nested kernel (never collected here)
+==========  ================================================================  =============
+
+Helpers are the ``support`` package (``from support.prereq import require``).
+"""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from support.prereq import TESTS, corpus
 
-REPO = Path(__file__).resolve().parents[1]
-
-
-def require(condition: bool, reason: str) -> None:
-    """Skip when ``condition`` is false — or fail, under VNET_REQUIRE_ALL=1."""
-    if condition:
-        return
-    if os.environ.get("VNET_REQUIRE_ALL") == "1":
-        pytest.fail(f"prerequisite missing (VNET_REQUIRE_ALL=1): {reason}")
-    pytest.skip(reason)
+TIERS = ("unit", "kernel", "e2e", "nested")
 
 
-def corpus_dir() -> Path:
-    return Path(os.environ.get("VNET_CORPUS", REPO.parent / "shared" / "libvirt-corpus"))
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        rel = Path(str(item.fspath)).resolve().relative_to(TESTS)
+        if rel.parts and rel.parts[0] in TIERS:
+            item.add_marker(getattr(pytest.mark, rel.parts[0]))
 
 
-@pytest.fixture(scope="session")
-def corpus() -> Path:
-    path = corpus_dir()
-    require(path.is_dir(), f"libvirt corpus not found at {path} (set VNET_CORPUS)")
-    return path
+@pytest.fixture(scope="session", name="corpus")
+def corpus_fixture() -> Path:
+    """libvirt's upstream test data (skips, or fails under VNET_REQUIRE_ALL=1, without it)."""
+    return corpus()
 
 
 @pytest.fixture()

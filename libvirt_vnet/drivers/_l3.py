@@ -6,9 +6,9 @@ from __future__ import annotations
 import dataclasses
 from typing import ClassVar, Optional
 
-from ..assign import nic_macs, nics_by_network
 from ..errors import InputError
-from ..netdef import (
+from ..model.derived import nic_macs, nics_by_network
+from ..model.libvirt import (
     BridgeDef,
     DhcpHost,
     ForwardDef,
@@ -17,7 +17,7 @@ from ..netdef import (
     IPDef,
     NetworkDef,
 )
-from ..spec import NetworkSpec, NicSpec, Topology, VmSpec
+from ..model.topology import NetworkSpec, NicSpec, Topology, VmSpec
 from .base import VNET_BRIDGE_SETTINGS, VNET_BRIDGES, Driver, libvirt_bridge_name, nic_interface, pinned_mac
 
 L3_KEYS = frozenset({

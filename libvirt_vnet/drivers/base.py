@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Optional, TypeVar
 
-from .. import names
 from ..errors import InputError
-from ..hostspec import HostObject, NetworkMeta, PortFlags
-from ..netdef import BridgeDef, ForwardDef, InterfaceDef, NetworkDef, PortGroupDef, VlanDef
-from ..spec import LIBVIRT_PICKS, NetworkSpec, NicSpec, Topology, VmSpec
+from ..model import names
+from ..model.libvirt import BridgeDef, ForwardDef, InterfaceDef, NetworkDef, PortGroupDef, VlanDef
+from ..model.plumbing import HostObject, NetworkMeta, PortFlags
+from ..model.topology import LIBVIRT_PICKS, NetworkSpec, NicSpec, Topology, VmSpec
 
 T = TypeVar("T")
 
+#: topology keys every kind accepts (besides those its driver declares in ``keys``)
+COMMON_KEYS = frozenset({"kind", "host", "hosts", "uuid", "metadata"})
 #: keys with meaning on every kind that holds guests on a Linux bridge
 SEGMENT_KEYS = frozenset({"subnet", "gateway", "subnet6", "gateway6"})
 
@@ -26,6 +28,10 @@ class Driver:
     differs; every method is pure."""
 
     kind: ClassVar[str] = ""
+    #: one line for ``vnet kinds``: what the kind maps onto
+    summary: ClassVar[str] = ""
+    #: said after ``vnet render`` for networks of this kind (e.g. an order to start them in)
+    start_note: ClassVar[str] = ""
     #: topology keys (besides kind/host/hosts/uuid/metadata) this kind accepts
     keys: ClassVar[frozenset[str]] = frozenset()
     #: does libvirt give this network addresses (``<ip>``, DHCP, DNS)?
@@ -151,7 +157,7 @@ def bridge_network(net: NetworkSpec, topo: Topology, host: str, driver: Driver,
                    bridge: Optional[str], **extra: object) -> NetworkDef:
     """A ``forward mode='bridge'`` network on ``bridge``.  No ``<mtu>``: libvirt allows it
     only on networks whose bridge it creates (the MTU of vnet's bridges is host-side)."""
-    from ..netdef import ForwardMode
+    from ..model.libvirt import ForwardMode
 
     return NetworkDef(
         name=net.name, uuid=driver.uuid(net, topo),

@@ -4,9 +4,9 @@ the admin, e.g. br0 holding eth0).  vnet neither creates nor changes that bridge
 from __future__ import annotations
 
 from ..errors import InputError
-from ..hostspec import HostObject
-from ..netdef import InterfaceDef, NetworkDef
-from ..spec import NetworkSpec, NicSpec, Topology, VmSpec
+from ..model.libvirt import InterfaceDef, NetworkDef
+from ..model.plumbing import HostObject
+from ..model.topology import NetworkSpec, NicSpec, Topology, VmSpec
 from .base import (
     SEGMENT_KEYS,
     Driver,
@@ -19,6 +19,7 @@ from .base import (
 
 class BridgeDriver(Driver):
     kind = "bridge"
+    summary = 'guests join an existing host bridge (e.g. br0 holding eth0)'
     keys = SEGMENT_KEYS | {"bridge", "vlan", "bandwidth", "portgroups", "port_isolated",
                            "trust_guest_rx_filters", "hairpin"}
     attach = ("network", "bridge")

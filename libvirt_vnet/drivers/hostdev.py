@@ -5,14 +5,15 @@ hooks add what libvirt does not (trust, spoof checking, link state)."""
 from __future__ import annotations
 
 from ..errors import InputError
-from ..hostspec import HostObject, VfConfig
-from ..netdef import ForwardDef, ForwardMode, InterfaceDef, NetworkDef
-from ..spec import NetworkSpec, NicSpec, Topology, VmSpec
+from ..model.libvirt import ForwardDef, ForwardMode, InterfaceDef, NetworkDef
+from ..model.plumbing import HostObject, VfConfig
+from ..model.topology import NetworkSpec, NicSpec, Topology, VmSpec
 from .base import SEGMENT_KEYS, Driver, effective_portgroup, first_set, single_vlan
 
 
 class HostdevDriver(Driver):
     kind = "hostdev"
+    summary = 'SR-IOV VF pool (by PF or VF PCI addresses), MAC/VLAN per VF'
     keys = SEGMENT_KEYS | {"pf", "vfs", "managed", "driver_name", "driver_model", "vlan", "portgroups",
                            "trust_guest_rx_filters"}
     attach = ("network", "hostdev")

@@ -9,5 +9,6 @@ from ._l3 import L3Driver
 
 class IsolatedDriver(L3Driver):
     kind = "isolated"
+    summary = 'libvirt bridge, no forwarding; without a subnet the host has no address'
     hints = {"uplink": "an isolated network forwards nothing",
              "nat": "an isolated network forwards nothing"}

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import dataclasses
 
-from .. import names
-from ..assign import nics_by_network
 from ..errors import InputError
-from ..hostspec import HostObject, MacvlanShim
-from ..netdef import ForwardDef, ForwardMode, InterfaceDef, NetworkDef, VirtualPortType
-from ..spec import NetworkSpec, NicSpec, Topology, VmSpec
+from ..model import names
+from ..model.derived import nics_by_network
+from ..model.libvirt import ForwardDef, ForwardMode, InterfaceDef, NetworkDef, VirtualPortType
+from ..model.plumbing import HostObject, MacvlanShim
+from ..model.topology import NetworkSpec, NicSpec, Topology, VmSpec
 from .base import SEGMENT_KEYS, Driver, effective_portgroup, first_set, nic_interface
 
 MODES = ("vepa", "bridge", "private", "passthrough")
@@ -25,6 +25,7 @@ MODES = ("vepa", "bridge", "private", "passthrough")
 
 class MacvtapDriver(Driver):
     kind = "macvtap"
+    summary = 'guests directly on uplinks: mode vepa (802.1Qbg), bridge, private, passthrough'
     keys = SEGMENT_KEYS | {"mode", "uplink", "uplinks", "pf", "virtualport", "portgroups",
                            "vlan", "trust_guest_rx_filters", "shim"}
     hints = {"vfs": "libvirt's network driver lists devices by PCI address only in hostdev "

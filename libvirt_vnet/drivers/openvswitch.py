@@ -7,13 +7,14 @@ from __future__ import annotations
 import dataclasses
 
 from ..errors import InputError
-from ..netdef import InterfaceDef, NetworkDef, VirtualPortDef, VirtualPortType
-from ..spec import NetworkSpec, NicSpec, Topology, VmSpec
+from ..model.libvirt import InterfaceDef, NetworkDef, VirtualPortDef, VirtualPortType
+from ..model.topology import NetworkSpec, NicSpec, Topology, VmSpec
 from .base import SEGMENT_KEYS, Driver, bridge_network, nic_interface, refuse_bridge_settings
 
 
 class OpenvswitchDriver(Driver):
     kind = "openvswitch"
+    summary = 'guests on an Open vSwitch bridge, VLANs/trunks per portgroup (XML only)'
     keys = SEGMENT_KEYS | {"bridge", "vlan", "virtualport", "portgroups", "bandwidth"}
     attach = ("network", "bridge")
     nic_vlan = True

@@ -13,11 +13,11 @@ from __future__ import annotations
 import dataclasses
 from typing import Optional
 
-from .. import names
 from ..errors import InputError
-from ..hostspec import HostBridge, HostObject, NetworkMeta, VethLink
-from ..netdef import ForwardDef, ForwardMode, InterfaceDef, NetworkDef
-from ..spec import AccessSwitch, NetworkSpec, NicSpec, Topology, VmSpec
+from ..model import names
+from ..model.libvirt import ForwardDef, ForwardMode, InterfaceDef, NetworkDef
+from ..model.plumbing import HostBridge, HostObject, NetworkMeta, VethLink
+from ..model.topology import AccessSwitch, NetworkSpec, NicSpec, Topology, VmSpec
 from ._l3 import L3_KEYS, L3Driver
 from .base import bridge_network, libvirt_bridge_name, nic_interface, port_flags
 
@@ -27,8 +27,11 @@ _MODES = {"nat": ForwardMode.NAT, "route": ForwardMode.ROUTE, "open": ForwardMod
 
 class TwoTierDriver(L3Driver):
     kind = "two-tier"
+    summary = 'access bridges joined by veth to an aggregation network (NAT/route out)'
     keys = L3_KEYS | {"upstream", "access", "uplink", "nat", "hairpin"}
     attach = ("network", "bridge")
+    start_note = ("net-start the aggregation network first — its bridge is libvirt's and the access "
+                  "switches' veth links join it — then the access networks")
     vnet_bridge_hint = ("set it on the access switches' bridges (access.<switch>.bridge), "
                         "which vnet creates; the aggregation bridge is libvirt's")
 

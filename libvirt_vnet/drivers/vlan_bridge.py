@@ -7,11 +7,11 @@ Host side (built by vnet's hooks/plumbing, since libvirt does not): VLAN device
 
 from __future__ import annotations
 
-from .. import names
 from ..errors import InputError
-from ..hostspec import BridgeUplink, HostBridge, HostObject, VlanDevice
-from ..netdef import InterfaceDef, NetworkDef
-from ..spec import NetworkSpec, NicSpec, Topology, VmSpec
+from ..model import names
+from ..model.libvirt import InterfaceDef, NetworkDef
+from ..model.plumbing import BridgeUplink, HostBridge, HostObject, VlanDevice
+from ..model.topology import NetworkSpec, NicSpec, Topology, VmSpec
 from .base import (
     SEGMENT_KEYS,
     Driver,
@@ -25,6 +25,7 @@ from .base import (
 
 class VlanBridgeDriver(Driver):
     kind = "vlan-bridge"
+    summary = 'one 802.1Q VLAN of an uplink: VLAN device eth0.N + bridge brN (host side)'
     keys = SEGMENT_KEYS | {"uplink", "vlan", "vlan_device", "bridge", "mtu", "bandwidth",
                            "portgroups", "port_isolated", "trust_guest_rx_filters", "hairpin"}
     attach = ("network", "bridge")

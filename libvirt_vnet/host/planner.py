@@ -1,29 +1,30 @@
-"""Topology → ordered host actions.
+"""Host objects → ordered host actions.
 
-Drivers say *what* a network needs on a host as host objects
-(:mod:`libvirt_vnet.hostspec`: VLAN device, bridge, veth link, port flags, shim, VF);
-this module turns those into actions, in dependency order, each marked with the ifalias
-``vnet:<topology>:<object>`` that proves ownership later.  Pure: no host access.
-Importing it is cheap (the hooks do): the topology model is imported only by
-:func:`topology_actions`.
+Drivers say *what* a network or NIC needs on a host as host objects of the plumbing
+contract (:mod:`libvirt_vnet.model.plumbing`: VLAN device, bridge, veth link, port flags,
+shim, VF settings, a PF's VF count); this module turns those into actions, in dependency
+order, each link marked with the ifalias ``vnet:<topology>:<object>`` that proves
+ownership later.  Pure: no host access, and it knows nothing of topologies or drivers
+(:func:`libvirt_vnet.rendering.host_needs` gathers a topology's objects).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
 
-from ..hostspec import (
+from ..model.plumbing import (
     BridgeUplink,
     HostBridge,
     HostObject,
     MacvlanShim,
     PortFlags,
+    SriovVfs,
     VethLink,
     VfConfig,
     VlanDevice,
 )
 from .actions import (
+    MARK_PREFIX,
     Action,
     EnsureBridge,
     EnsureMacvlan,
@@ -36,13 +37,10 @@ from .actions import (
     SetVf,
 )
 
-if TYPE_CHECKING:
-    from ..spec import Topology
-
 
 def mark(topology: str, obj: str) -> str:
     """The ifalias of a device vnet creates for ``topology``."""
-    return f"vnet:{topology}:{obj}"
+    return f"{MARK_PREFIX}{topology}:{obj}"
 
 
 def holder_for(topology: str, host: str) -> str:
@@ -85,6 +83,8 @@ def actions_for(objects: Iterable[HostObject], topology: str, origin: str = "") 
         elif isinstance(obj, MacvlanShim):
             out.append(EnsureMacvlan(name=obj.name, parent=obj.parent, mark=mark(topology, obj.name),
                                      address=obj.address))
+        elif isinstance(obj, SriovVfs):
+            out.append(EnsureNumVfs(pf=obj.pf, count=obj.count))
         elif isinstance(obj, VfConfig):
             out.append(SetVf(pf=obj.pf, pci=obj.address, mac=obj.mac, vlan=obj.vlan, qos=obj.qos,
                              trust=obj.trust, spoofchk=obj.spoofchk, link_state=obj.link_state))
@@ -106,26 +106,10 @@ def dedupe(actions: Sequence[Action]) -> list[Action]:
     return out
 
 
-def topology_actions(topo: Topology, host: str) -> list[Action]:
-    """Everything ``topo`` needs on ``host``: SR-IOV VF counts, then each network's
-    objects, then settings of VFs that NICs name by PCI address.  (VFs a guest takes
-    from a pool are known only when libvirt picks one: the qemu hook sets those.)"""
-    from ..assign import nic_macs  # the topology side: not needed by the hooks
-    from ..drivers import registry
-
-    hspec = topo.host(host)
-    actions: list[Action] = [EnsureNumVfs(pf=pf.name, count=pf.vfs).placed(f"{hspec.path}.sriov.{pf.name}")
-                             for pf in hspec.sriov]
-    macs = nic_macs(topo)
-    for net in topo.networks_on(host):
-        actions += actions_for(registry.driver_for(net.kind).host_objects(net, topo, host), topo.name, net.path)
-    for vm in topo.vms:
-        if vm.host != host:
-            continue
-        for nic in vm.nics:
-            net = topo.network(nic.network)
-            objs = [obj for obj in registry.driver_for(net.kind).nic_objects(nic, macs[(vm.name, nic.index)], vm,
-                                                                            net, topo)
-                    if isinstance(obj, VfConfig) and obj.address]
-            actions += actions_for(objs, topo.name, nic.path)
-    return dedupe(actions)
+def actions_for_needs(needs: Iterable[tuple[str, Iterable[HostObject]]], topology: str) -> list[Action]:
+    """Actions for groups of host objects, each group placed at its origin in the topology
+    (``networks.lan``), in order and each once."""
+    out: list[Action] = []
+    for origin, objects in needs:
+        out += actions_for(objects, topology, origin)
+    return dedupe(out)

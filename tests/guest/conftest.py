@@ -47,7 +47,7 @@ def ip_link(name: str, netns: str | None = None) -> dict[str, Any]:
     """``ip -j -d link show dev NAME`` as a dict: the oracle for what the kernel holds."""
     ns = ["-n", netns] if netns else []
     (link,) = json.loads(run("ip", *ns, "-j", "-d", "link", "show", "dev", name))
-    return link  # type: ignore[no-any-return]
+    return link
 
 
 def _write(path: Path, value: str) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from libvirt_vnet import load, render
-from libvirt_vnet.hookinstall import install_hooks
+from libvirt_vnet.hook.install import install_hooks
 
 BASE = ("<domain type='qemu'><name>{name}</name><memory unit='MiB'>64</memory>"
         "<os><type arch='x86_64'>hvm</type></os><devices/></domain>")

@@ -4,6 +4,7 @@ VFs (netdevsim).  Runs in the nested guest; ``ip -j`` is the oracle.  Kept small
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 import subprocess
@@ -14,13 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hostctl import FaultKernel  # tests/: the same fault injection as the host-kernel tests
+from support.hostctl import FaultKernel  # the same fault injection as the host-kernel tests
 
 from libvirt_vnet.errors import ApplyError, ConflictError
 from libvirt_vnet.host import executor, planner
 from libvirt_vnet.host.actions import EnsureNumVfs, Kernel, SetVf
 from libvirt_vnet.host.state import Store
-from libvirt_vnet.hostspec import BridgeUplink, HostBridge, VethLink, VlanDevice
+from libvirt_vnet.model.plumbing import BridgeUplink, HostBridge, HostObject, VethLink, VlanDevice
 
 
 def all_links() -> dict[str, Any]:
@@ -33,7 +34,7 @@ def names() -> set[str]:
 
 
 def vlan_plan(parent: str, vid: int, bridge: str, topology: str = "t") -> list[Any]:
-    objs = [VlanDevice(name=f"{parent}.{vid}", parent=parent, vid=vid),
+    objs: list[HostObject] = [VlanDevice(name=f"{parent}.{vid}", parent=parent, vid=vid),
             HostBridge(name=bridge, mac=f"52:54:00:00:{vid // 256:02x}:{vid % 256:02x}"),
             BridgeUplink(device=f"{parent}.{vid}", bridge=bridge)]
     return planner.actions_for(objs, topology)
@@ -67,7 +68,7 @@ def test_vlan_bridge_apply_reapply_fault_destroy(dummy_parent: str, tmp_path: Pa
         FaultKernel.calls = 0
 
         def factory(k: int = k) -> AbstractContextManager[Kernel]:
-            return FaultKernel(k, None)  # type: ignore[return-value]
+            return FaultKernel(k, None)
 
         try:
             executor.apply(acts, "h", store=store, kernel_factory=factory)
@@ -98,7 +99,7 @@ def test_32_concurrent_holders_share_4_vlan_bridges(dummy_parent: str, tmp_path:
 
     def plan(i: int) -> list[Any]:
         vid = 100 + i % 4
-        objs = [VlanDevice(name=f"{dummy_parent}.{vid}", parent=dummy_parent, vid=vid),
+        objs: list[HostObject] = [VlanDevice(name=f"{dummy_parent}.{vid}", parent=dummy_parent, vid=vid),
                 HostBridge(name=f"cb{vid}", mac=f"52:54:00:00:01:{vid - 100:02x}"),
                 BridgeUplink(device=f"{dummy_parent}.{vid}", bridge=f"cb{vid}"),
                 VethLink(name=f"cv{i}", peer=f"cp{i}", bridge=f"cb{vid}")]
@@ -106,13 +107,13 @@ def test_32_concurrent_holders_share_4_vlan_bridges(dummy_parent: str, tmp_path:
 
     errors: list[BaseException] = []
 
-    def run(fn: Callable[[], object]) -> None:
+    def run(fn: Callable[[], Any]) -> None:
         try:
             fn()
         except BaseException as exc:
             errors.append(exc)
 
-    def parallel(jobs: list[Callable[[], object]]) -> None:
+    def parallel(jobs: list[Callable[[], Any]]) -> None:
         threads = [threading.Thread(target=run, args=(j,)) for j in jobs]
         for t in threads:
             t.start()
@@ -120,7 +121,7 @@ def test_32_concurrent_holders_share_4_vlan_bridges(dummy_parent: str, tmp_path:
             t.join(timeout=600)
         assert not errors, errors
 
-    parallel([lambda i=i: executor.apply(plan(i), f"dom{i}", store=Store(state)) for i in range(32)])
+    parallel([functools.partial(executor.apply, plan(i), f"dom{i}", store=Store(state)) for i in range(32)])
     lk = all_links()
     for i in range(32):
         vid = 100 + i % 4
@@ -134,13 +135,13 @@ def test_32_concurrent_holders_share_4_vlan_bridges(dummy_parent: str, tmp_path:
     order = list(range(32))
     random.Random(7).shuffle(order)
     first, rest = order[:16], order[16:]
-    parallel([lambda i=i: executor.destroy(f"dom{i}", store=Store(state)) for i in first])
+    parallel([functools.partial(executor.destroy, f"dom{i}", store=Store(state)) for i in first])
     lk = all_links()
     for i in rest:  # the survivors still have their bridge and port: nothing deleted early
         assert lk[f"cv{i}"]["master"] == f"cb{100 + i % 4}"
     for i in first:
         assert f"cv{i}" not in lk
-    parallel([lambda i=i: executor.destroy(f"dom{i}", store=Store(state)) for i in rest])
+    parallel([functools.partial(executor.destroy, f"dom{i}", store=Store(state)) for i in rest])
     assert names() == before  # nothing leaked
     assert Store(state).load().objects == {}
 

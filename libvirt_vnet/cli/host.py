@@ -1,0 +1,180 @@
+"""``vnet plan / host-apply / host-destroy / host-status``: the host plumbing of a topology,
+built through the host engine (:mod:`libvirt_vnet.host`) on hosts without vnet's hooks."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any, Optional
+
+from ..errors import InputError
+from .common import load_topology, plural
+
+HOST_EPILOG = """\
+examples:
+  vnet plan office.yaml --host hv1          # what would change (read-only)
+  sudo vnet host-apply office.yaml --host hv1
+  sudo vnet host-status
+  sudo vnet host-destroy office.yaml --host hv1
+
+Devices vnet creates carry the ifalias vnet:<topology>:<name>; only devices still carrying it
+are ever deleted, and a device that exists without it is a conflict, never replaced.
+State lives in /run/libvirt-vnet (tmpfs: forgotten at reboot, like the devices).  Several
+topologies may share a VLAN device or bridge: it is removed only when its last user is
+destroyed, and never while guests are still on it (host-destroy --force unplugs them).
+With `vnet hooks install`, libvirt's hooks do the same when networks and VMs start and stop
+(holders network:NAME, domain:NAME in host-status).
+"""
+
+
+def host_of(topo: Any, host: Optional[str]) -> str:
+    names = [h.name for h in topo.hosts]
+    if host is None:
+        if len(names) == 1:
+            return str(names[0])
+        raise InputError(f"topology {topo.name!r} has {len(names)} hosts ({', '.join(names)})",
+                         hint="pick one with --host")
+    if host not in names:
+        raise InputError(f"topology {topo.name!r} has no host {host!r}", path="hosts",
+                         hint=f"hosts: {', '.join(names)}")
+    return host
+
+
+def _host_plan(args: argparse.Namespace) -> tuple[Any, str, list[Any], str]:
+    from ..host import planner
+    from ..rendering import host_needs
+
+    topo = load_topology(args.topology)
+    host = host_of(topo, args.host)
+    actions = planner.actions_for_needs(host_needs(topo, host), topo.name)
+    return topo, host, actions, planner.holder_for(topo.name, host)
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from ..host import executor
+    from ..host.state import Store
+
+    topo, host, actions, holder = _host_plan(args)
+    result = executor.plan(actions, holder, store=Store(args.state_dir))
+    print(f"Host plan for topology {topo.name!r} on host {host!r} (read from {result.source}):")
+    print(result.render(verbose=args.verbose))
+    if not result.empty:
+        extra = (f" --host {host}" if args.host else "") + (f" --state-dir {args.state_dir}" if args.state_dir else "")
+        print(f"Apply it with: vnet host-apply {args.topology}{extra}")
+    return 0
+
+
+def cmd_host_apply(args: argparse.Namespace) -> int:
+    from ..host import executor
+    from ..host.state import Store
+
+    topo, host, actions, holder = _host_plan(args)
+    result = executor.apply(actions, holder, store=Store(args.state_dir))
+    for line in result.changed:
+        print(f"  {line}")
+    for text in result.released:
+        print(f"  − {text}")
+    print(f"{holder}: {plural(len(result.changed), 'change')}, {plural(len(result.released), 'object')} removed, "
+          f"{result.in_place} already in place.")
+    if not actions:
+        print(f"(topology {topo.name!r} needs no host plumbing on {host}: libvirt builds its networks)")
+    return 0
+
+
+def cmd_host_destroy(args: argparse.Namespace) -> int:
+    from ..host import executor
+    from ..host.state import Store
+
+    if Path(args.topology).exists() or args.topology.endswith((".yaml", ".yml")) or args.topology == "-":
+        topo = load_topology(args.topology)
+        host = host_of(topo, args.host)
+        from ..host import planner
+
+        holder = planner.holder_for(topo.name, host)
+    else:
+        holder = args.topology
+    known = executor.holders(Store(args.state_dir))
+    if holder not in known:
+        listed = ", ".join(sorted(known)) or "none"
+        print(f"{holder}: nothing held (already clean; holders on record: {listed})")
+        return 0
+    result = executor.destroy(holder, store=Store(args.state_dir), force=args.force)
+    for text in result.released:
+        print(f"  − {text}")
+    for text in result.kept:
+        print(f"  < {text}")
+    if result.released or result.kept:
+        print(f"{holder}: {plural(len(result.released), 'object')} removed, {len(result.kept)} kept for other holders.")
+    return 0
+
+
+def cmd_host_status(args: argparse.Namespace) -> int:
+    from ..host.state import Store
+
+    store = Store(args.state_dir)
+    ledger = store.load()
+    if not ledger.holders:
+        print(f"No host plumbing recorded in {store.root}.")
+    for holder, keys in sorted(ledger.holders.items()):
+        print(f"{holder}:")
+        for key in keys:
+            rec = ledger.objects.get(key)
+            shared = [h for h in (rec.holders if rec else []) if h != holder]
+            note = f"  (shared with {', '.join(shared)})" if shared else ""
+            print(f"  {rec.want if rec and rec.want else key}{note}")
+    if ledger.pending:
+        print(f"{len(ledger.pending)} teardown step(s) pending: the next vnet host command finishes them.")
+    for item in ledger.failed:
+        undo = item.get("undo", {})
+        print(f"could not undo: {undo.get('op')} {undo.get('name') or undo.get('pf')}: {item.get('error')} "
+              "(left as it is; check it by hand)")
+    return 0
+
+
+def add_host_args(p: argparse.ArgumentParser, topology_help: str) -> None:
+    p.add_argument("topology", help=topology_help)
+    p.add_argument("--host", help="which of the topology's hosts this machine is (needed when it has several)")
+    p.add_argument("--state-dir", metavar="DIR", help="where vnet records what it created "
+                   "(default $VNET_STATE_DIR or /run/libvirt-vnet)")
+
+
+def add_parsers(sub: argparse._SubParsersAction[Any]) -> None:
+    s = sub.add_parser("plan", help="show what host-apply would change on this host",
+                       description="Compare what the topology needs on this host (VLAN devices, "
+                       "bridges with pinned MACs, veth links, bridge-port flags, the macvlan "
+                       "shim, SR-IOV VF counts and VF settings) with the kernel's current state, "
+                       "and print the difference: + create, ~ change, − destroy (objects this "
+                       "topology no longer needs).  Read-only; works without root.  With -v also "
+                       "what is already in place.", epilog=HOST_EPILOG,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_host_args(s, "topology YAML file")
+    s.add_argument("-v", "--verbose", action="store_true", help="also list objects already in place")
+    s.set_defaults(func=cmd_plan)
+
+    s = sub.add_parser("host-apply", help="build the host plumbing a topology needs",
+                       description="Make this host match the topology's plan (see `vnet plan`) "
+                       "through netlink: skip what is in place, apply the rest in order, verify, "
+                       "and record how to undo it.  All or nothing: on a failure everything this "
+                       "run changed is rolled back.  Running it again changes nothing.  Devices "
+                       "vnet creates carry the ifalias vnet:<topology>:<name>; devices that exist "
+                       "and are not vnet's are never replaced (a conflict is reported instead).",
+                       epilog=HOST_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_host_args(s, "topology YAML file")
+    s.set_defaults(func=cmd_host_apply)
+
+    s = sub.add_parser("host-destroy", help="remove the host plumbing host-apply built",
+                       description="Release what host-apply recorded for this topology on this "
+                       "host and undo it (delete vnet's devices, give uplinks back) — except "
+                       "objects another topology, network or VM still uses: those stay until "
+                       "their last user lets go.  Only devices that still carry vnet's mark are "
+                       "deleted.", epilog=HOST_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_host_args(s, "topology YAML file, or a holder name from host-status")
+    s.add_argument("--force", action="store_true",
+                   help="delete vnet's bridges even when guests' ports are still on them (they are unplugged)")
+    s.set_defaults(func=cmd_host_destroy)
+
+    s = sub.add_parser("host-status", help="list the host plumbing vnet holds, by holder",
+                       description="List what vnet created or changed on this host, per holder "
+                       "(topology@host, network, domain), and what is shared.")
+    s.add_argument("--state-dir", metavar="DIR", help="state directory (default $VNET_STATE_DIR or /run/libvirt-vnet)")
+    s.set_defaults(func=cmd_host_status)

@@ -1,0 +1,138 @@
+"""Ownership and safety of the host engine, on the real kernel: what vnet must never do to
+devices it did not create, and the bridge/STP corner cases the kernel imposes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support.kernel import Host
+from support.netns import hostctl, links
+
+MARK = "vnet:safety:"
+
+
+@pytest.fixture()
+def ns(host: Host) -> str:
+    return host.ns
+
+
+def ip(ns: str, *args: str) -> None:
+    subprocess.run(["ip", "-n", ns, *args], check=True, capture_output=True, text=True)
+
+
+def run(ns: str, state: Path, op: str, actions: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+    return hostctl(ns, {"op": op, "holder": "h", "state_dir": str(state), "actions": actions, **extra})
+
+
+def ok(ns: str, state: Path, op: str, actions: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+    r = run(ns, state, op, actions, **extra)
+    assert r.get("ok") and r["returncode"] == 0, r
+    return r
+
+
+def bridge(name: str, **kw: Any) -> dict[str, Any]:
+    return {"type": "EnsureBridge", "name": name, "mark": MARK + name, **kw}
+
+
+def test_destroy_leaves_a_same_named_device_the_user_made(ns: str, tmp_path: Path) -> None:
+    ok(ns, tmp_path, "apply", [bridge("brx")])
+    ip(ns, "link", "del", "brx")
+    ip(ns, "link", "add", "brx", "type", "bridge")  # the user's now, no mark
+    ok(ns, tmp_path, "destroy", [])
+    assert "brx" in links(ns)
+
+
+def test_destroy_does_not_take_an_uplink_out_of_the_users_bridge(ns: str, tmp_path: Path) -> None:
+    ip(ns, "link", "add", "eth1", "type", "veth", "peer", "name", "eth1p")
+    ok(ns, tmp_path, "apply", [bridge("brv"), {"type": "SetMaster", "device": "eth1", "bridge": "brv"}])
+    assert links(ns)["eth1"]["master"] == "brv"
+    ip(ns, "link", "add", "br0", "type", "bridge")
+    ip(ns, "link", "set", "eth1", "master", "br0")  # the user moves their uplink
+    ok(ns, tmp_path, "destroy", [])
+    lk = links(ns)
+    assert "brv" not in lk and lk["eth1"]["master"] == "br0" and "UP" in lk["eth1"]["flags"]
+
+
+def test_enslaving_an_addressed_uplink_is_refused(ns: str, tmp_path: Path) -> None:
+    ip(ns, "link", "add", "eth1", "type", "veth", "peer", "name", "eth1p")
+    ip(ns, "addr", "add", "192.0.2.5/24", "dev", "eth1")
+    r = run(ns, tmp_path, "apply", [bridge("brv"), {"type": "SetMaster", "device": "eth1", "bridge": "brv"}])
+    assert r["exit_code"] == 4 and "192.0.2.5/24" in r["error"] and "move the addresses" in r["error"], r
+    assert set(links(ns)) == {"lo", "eth1", "eth1p"}
+
+
+def test_stp_off_after_stp_on(ns: str, tmp_path: Path) -> None:
+    """The kernel keeps the forward delay in 2..30 s while STP runs: switching STP off with
+    delay 0 must turn STP off first (one message would be refused with ERANGE)."""
+    ok(ns, tmp_path, "apply", [bridge("brs", stp=True, delay=15)])
+    info = links(ns)["brs"]["linkinfo"]["info_data"]
+    assert (info["stp_state"], info["forward_delay"]) == (1, 1500)
+    r = ok(ns, tmp_path, "apply", [bridge("brs", stp=False, delay=0)])
+    assert r["changed"], r
+    info = links(ns)["brs"]["linkinfo"]["info_data"]
+    assert (info["stp_state"], info["forward_delay"]) == (0, 0)
+    r = ok(ns, tmp_path, "apply", [bridge("brs", stp=True, delay=0)])  # libvirt's usual stp on, delay 0
+    assert links(ns)["brs"]["linkinfo"]["info_data"]["forward_delay"] == 200  # the kernel's minimum
+    assert ok(ns, tmp_path, "apply", [bridge("brs", stp=True, delay=0)])["changed"] == []
+
+
+def test_stp_bridge_that_is_not_root_stays_in_place(ns: str, tmp_path: Path) -> None:
+    """A non-root STP bridge reports the root's forward delay, not its own: a re-apply must
+    not see that as drift (it would never converge)."""
+    acts = [bridge("sa", stp=True, delay=4, mac="52:54:00:00:0a:01"),
+            bridge("sb", stp=True, delay=15, mac="52:54:00:00:0b:01"),
+            {"type": "EnsureVethPair", "name": "sab", "peer": "sba", "mark": MARK + "sab"},
+            {"type": "SetMaster", "device": "sab", "bridge": "sa"},
+            {"type": "SetMaster", "device": "sba", "bridge": "sb"}]
+    ok(ns, tmp_path, "apply", acts)
+    deadline = time.monotonic() + 15
+    while links(ns)["sb"]["linkinfo"]["info_data"]["forward_delay"] != 400:  # sa (lower id) became root
+        assert time.monotonic() < deadline, "no BPDU exchange between the two STP bridges"
+        time.sleep(0.5)
+    assert ok(ns, tmp_path, "apply", acts)["changed"] == []
+
+
+def test_dummy_tap_follows_the_bridge_mtu(ns: str, tmp_path: Path) -> None:
+    acts = [bridge("brj", mtu=9000, mac="52:54:00:00:0c:01"),
+            {"type": "EnsureTap", "name": "brj-nic", "mac": "52:54:00:00:0c:01", "mark": MARK + "brj-nic",
+             "mtu": 9000},
+            {"type": "SetMaster", "device": "brj-nic", "bridge": "brj", "up": None}]
+    ok(ns, tmp_path, "apply", acts)
+    lk = links(ns)
+    assert lk["brj"]["mtu"] == lk["brj-nic"]["mtu"] == 9000
+    assert ok(ns, tmp_path, "apply", acts)["changed"] == []
+
+
+def test_a_state_directory_others_may_write_is_refused(ns: str, tmp_path: Path) -> None:
+    state = tmp_path / "shared"
+    state.mkdir(mode=0o777)
+    state.chmod(0o777)
+    r = run(ns, state, "apply", [bridge("brw")])
+    assert r["exit_code"] == 6 and "writable by others" in r["error"], r
+    assert "brw" not in links(ns)
+
+
+def test_a_damaged_state_file_is_an_error_not_a_traceback(ns: str, tmp_path: Path) -> None:
+    tmp_path.chmod(0o700)
+    (tmp_path / "state.json").write_text(json.dumps({"version": 1, "objects": [], "holders": {}}))
+    r = run(ns, tmp_path, "apply", [bridge("brd")])
+    assert r["exit_code"] == 6 and "state.json is damaged" in r["error"], r
+
+
+def test_pruning_a_bridge_with_guests_is_refused(ns: str, tmp_path: Path) -> None:
+    """Re-applying a smaller plan releases what left it — but not a bridge guests are on."""
+    ok(ns, tmp_path, "apply", [bridge("bra"), bridge("brb")])
+    ip(ns, "tuntap", "add", "vnet0", "mode", "tap")
+    ip(ns, "link", "set", "vnet0", "master", "brb")
+    r = run(ns, tmp_path, "apply", [bridge("bra")])
+    assert r["exit_code"] == 4 and "bridge brb still has port vnet0" in r["error"], r
+    assert links(ns)["vnet0"]["master"] == "brb"
+    ip(ns, "link", "del", "vnet0")
+    assert ok(ns, tmp_path, "apply", [bridge("bra")])["released"] == [
+        "bridge brb (mac picked by the kernel, stp off, delay 0)"]
+    assert "brb" not in links(ns)

@@ -1,0 +1,236 @@
+"""Rendering: version gates, domain merge, metadata round trips, determinism."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from support.xmltools import xml_of
+
+from libvirt_vnet import rendering, virt
+from libvirt_vnet import topology as topo_input
+from libvirt_vnet.errors import ErrorList, UnsupportedError, VnetError
+from libvirt_vnet.libvirtxml import interface as ifacexml
+from libvirt_vnet.libvirtxml import network as netxml
+from libvirt_vnet.libvirtxml.versions import DEFAULT_TARGET, LibvirtVersion
+from libvirt_vnet.model import plumbing
+from libvirt_vnet.prove import prove
+
+OFFICE: dict[str, Any] = {
+    "name": "office",
+    "hosts": {"hv1": {"uplinks": ["eth0", "eth1"], "sriov": {"enp3s0f0": {"vfs": 8}}}},
+    "networks": {
+        "lan": {"kind": "nat", "subnet": "192.168.1.0/24",
+                "bridge": {"name": "virbr1", "mac": "52:54:00:0a:00:01"}},
+        "vlan10": {"kind": "vlan-bridge", "uplink": "eth0", "vlan": 10, "subnet": "192.168.10.0/24"},
+        "edge": {"kind": "macvtap", "mode": "vepa", "uplink": "eth1",
+                 "virtualport": {"type": "802.1Qbg", "managerid": 11, "typeid": 1193047,
+                                 "typeidversion": 2}},
+        "fast": {"kind": "hostdev", "pf": "enp3s0f0", "vlan": 30},
+    },
+    "vms": {"web1": {"nics": [{"network": "lan", "mac": "52:54:00:00:01:10", "ip": "192.168.1.10"},
+                              {"network": "vlan10"}, {"network": "edge", "attach": "direct"},
+                              {"network": "fast", "trust": True, "spoofchk": False}]}},
+}
+
+
+def rendered(data: dict[str, Any] = OFFICE, target: LibvirtVersion = DEFAULT_TARGET) -> rendering.Rendering:
+    return rendering.render(topo_input.load(data), target)
+
+
+def with_network(name: str, spec: dict[str, Any]) -> dict[str, Any]:
+    return {**OFFICE, "networks": {**OFFICE["networks"], name: spec}}
+
+
+def test_office_renders_and_libvirt_accepts_it() -> None:
+    r = rendered()
+    assert [n.name for n in r.networks] == ["lan", "vlan10", "edge", "fast"]
+    lan = xml_of(r.networks[0].xml)
+    assert lan.find("mac").get("address") == "52:54:00:0a:00:01"
+    host = lan.find("ip/dhcp/host")
+    assert (host.get("mac"), host.get("ip"), host.get("name")) == ("52:54:00:00:01:10", "192.168.1.10", "web1")
+    assert prove(r).networks == 4
+
+
+def test_vlan_bridge_carries_host_plumbing_in_metadata() -> None:
+    r = rendered()
+    nd = netxml.parse_network_string(r.networks[1].xml)
+    meta = nd.vnet_metadata
+    assert isinstance(meta, plumbing.NetworkMeta) and meta.kind == "vlan-bridge"
+    kinds: dict[str, Any] = {type(o).__name__: o for o in meta.objects}
+    assert kinds["VlanDevice"] == plumbing.VlanDevice(name="eth0.10", parent="eth0", vid=10)
+    assert kinds["HostBridge"].name == "br10" and kinds["HostBridge"].mac
+    assert kinds["BridgeUplink"] == plumbing.BridgeUplink(device="eth0.10", bridge="br10")
+    assert nd.forward is not None and nd.forward.mode.value == "bridge" and nd.mac is None
+
+
+def test_domain_metadata_round_trips() -> None:
+    vm = rendered().vm("web1")
+    back = ifacexml.read_domain_meta(vm.domain_xml())
+    assert back == vm.metadata
+    vf = next(o for n in back.nics for o in n.objects if isinstance(o, plumbing.VfConfig))
+    assert vf == plumbing.VfConfig(pf="enp3s0f0", mac=back.nics[3].mac, vlan=30, trust=True, spoofchk=False)
+
+
+def test_direct_interface_inherits_network_virtualport() -> None:
+    vm = rendered().vm("web1")
+    direct = xml_of(vm.interface_xml()[2])
+    assert direct.get("type") == "direct"
+    assert direct.find("source").attrib == {"dev": "eth1", "mode": "vepa"}
+    assert direct.find("virtualport").get("type") == "802.1Qbg"
+
+
+def test_rendering_is_deterministic() -> None:
+    a, b = rendered(), rendered()
+    assert [n.xml for n in a.networks] == [n.xml for n in b.networks]
+    assert a.vm("web1").domain_xml() == b.vm("web1").domain_xml()
+
+
+@pytest.mark.parametrize(("spec", "version", "feature"), [
+    ({"kind": "nat", "subnet": "10.5.0.0/24", "port_isolated": True}, "6.0", "6.1.0"),
+    ({"kind": "bridge", "bridge": "br0", "vlan": 20}, "9.0", "11.0.0"),
+    ({"kind": "hostdev", "vfs": ["0000:04:10.0"], "driver_model": "vfio-pci-igb"}, "9.0", "10.0.0"),
+    ({"kind": "nat", "subnet": "10.5.0.0/24", "dhcp": {"lease": "1h"}}, "6.2", "6.3.0"),
+])
+def test_features_newer_than_target_are_refused(spec: dict[str, Any], version: str, feature: str) -> None:
+    data = with_network("new", spec)
+    with pytest.raises(ErrorList) as info:
+        rendered(data, LibvirtVersion.parse(version))
+    (err,) = info.value.errors
+    assert isinstance(err, UnsupportedError)
+    assert feature in err.message and err.path == "networks.new"
+    # the same topology renders for a new enough libvirt, nothing dropped
+    r = rendered(data, LibvirtVersion(11, 0))
+    assert any(n.name == "new" for n in r.networks)
+
+
+def test_nic_vlan_on_linux_bridge_needs_11() -> None:
+    data = with_network("br", {"kind": "bridge", "bridge": "br0"})
+    data["vms"] = {"a": {"nics": [{"network": "br", "vlan": 7}]}}
+    with pytest.raises(VnetError, match=r"11\.0\.0"):
+        rendered(data)
+    iface = xml_of(rendered(data, LibvirtVersion(11, 0)).vm("a").interface_xml()[0])
+    assert iface.find("vlan/tag").get("id") == "7"
+
+
+def test_version_parsing() -> None:
+    assert LibvirtVersion.parse("10.7") == LibvirtVersion(10, 7, 0)
+    assert LibvirtVersion.from_number(9_000_000) == LibvirtVersion(9, 0, 0)
+    assert str(LibvirtVersion.from_number(10_007_001)) == "10.7.1"
+    with pytest.raises(UnsupportedError):
+        LibvirtVersion.parse("ten")
+
+
+USER_DOMAIN = """<domain type='kvm'>
+  <name>web1</name>
+  <uuid>2c1b5d63-1a23-4b1d-9d55-3a3c7c2a1f10</uuid>
+  <metadata><app:info xmlns:app="https://example.com/app">keep me</app:info></metadata>
+  <memory unit='MiB'>512</memory>
+  <os><type arch='x86_64'>hvm</type></os>
+  <devices>
+    <disk type='file' device='disk'><source file='/var/lib/libvirt/images/web1.qcow2'/>
+      <target dev='vda' bus='virtio'/></disk>
+    <interface type='network'>
+      <mac address='52:54:00:00:01:10'/><source network='default'/><model type='e1000'/>
+      <address type='pci' domain='0x0000' bus='0x01' slot='0x00' function='0x0'/>
+    </interface>
+    <interface type='user'><mac address='52:54:00:99:99:99'/></interface>
+  </devices>
+</domain>"""
+
+
+def test_merge_into_existing_domain() -> None:
+    vm = rendered().vm("web1")
+    merged = vm.merge_into(USER_DOMAIN)
+    root = xml_of(merged)
+    ifaces = root.findall("devices/interface")
+    macs = [i.find("mac").get("address") for i in ifaces]
+    assert macs[0] == "52:54:00:00:01:10"                       # replaced in place
+    assert ifaces[0].find("source").get("network") == "lan"
+    assert ifaces[0].find("address").get("bus") == "0x01"        # libvirt's placement kept
+    assert "52:54:00:99:99:99" in macs                          # the user's other NIC kept
+    assert len(ifaces) == 5
+    assert root.find("devices/disk") is not None
+    assert root.find("metadata/{https://example.com/app}info").text == "keep me"
+    assert vm.merge_into(merged) == merged                      # idempotent
+    with virt.connect(virt.TEST_URI) as conn:
+        virt.clear_test_driver(conn)
+        virt.define_domain(conn, merged, "web1")
+        virt.undefine_domain(conn, "web1")
+
+
+def test_merge_refuses_non_domain() -> None:
+    vm = rendered().vm("web1")
+    with pytest.raises(VnetError, match="expected a <domain>"):
+        vm.merge_into("<network/>")
+    with pytest.raises(VnetError, match="not well-formed"):
+        vm.merge_into("<domain>")
+
+
+def test_very_isolated_network_has_no_ip() -> None:
+    r = rendered(with_network("dark", {"kind": "isolated"}))
+    nd = next(n.definition for n in r.networks if n.name == "dark")
+    assert nd.forward is None and nd.ips == () and nd.bridge is not None
+    assert prove(r).networks == 5
+
+
+def test_bridge_mac_can_be_left_to_libvirt() -> None:
+    r = rendered(with_network("free", {"kind": "nat", "subnet": "10.6.0.0/24", "bridge": {"mac": "libvirt"}}))
+    assert next(n.definition for n in r.networks if n.name == "free").mac is None
+
+
+def test_vlan_bridge_mac_differs_per_host() -> None:
+    data = {"name": "two", "hosts": {"hv1": {}, "hv2": {}},
+            "networks": {"v10": {"kind": "vlan-bridge", "uplink": "eth0", "vlan": 10}}}
+    r = rendered(data)
+    macs = {}
+    for rn in r.networks:
+        meta = netxml.parse_network_string(rn.xml).vnet_metadata
+        assert isinstance(meta, plumbing.NetworkMeta)
+        macs[rn.host] = next(o.mac for o in meta.objects if isinstance(o, plumbing.HostBridge))
+    assert set(macs) == {"hv1", "hv2"} and macs["hv1"] != macs["hv2"]
+
+
+def test_reservations_go_to_the_subnet_that_holds_them() -> None:
+    """libvirt runs DHCP on one IPv4 subnet; a reservation must land in that <ip>."""
+    data = with_network("multi", {"kind": "nat", "subnet": "10.8.0.0/24", "dhcp": False,
+                                  "ips": [{"subnet": "10.9.0.0/24", "dhcp": True}]})
+    data["vms"] = {"a": {"nics": [{"network": "multi", "ip": "10.9.0.7"}]}}
+    nd = next(n.definition for n in rendered(data).networks if n.name == "multi")
+    hosts = {str(ip.interface.network): [str(h.ip) for h in ip.dhcp.hosts] for ip in nd.ips if ip.dhcp}
+    assert hosts == {"10.9.0.0/24": ["10.9.0.7"]}
+
+
+def test_direct_passthrough_nics_get_distinct_devices() -> None:
+    data = with_network("pt", {"kind": "macvtap", "mode": "passthrough", "uplinks": ["ens2f0", "ens2f1"]})
+    data["hosts"] = {"hv1": {"uplinks": ["eth0", "eth1", "ens2f0", "ens2f1"], "sriov": {"enp3s0f0": {"vfs": 8}}}}
+    data["vms"] = {"a": {"nics": [{"network": "pt", "attach": "direct"}]},
+                   "b": {"nics": [{"network": "pt", "attach": "direct"}]}}
+    r = rendered(data)
+    devs = [xml_of(r.vm(v).interface_xml()[0]).find("source").get("dev") for v in "ab"]
+    assert devs == ["ens2f0", "ens2f1"]
+
+
+NIC_WITH_EXTRAS = """<domain type='kvm'><name>web1</name><memory>65536</memory>
+<os><type>hvm</type></os><devices>
+  <interface type='network'>
+    <mac address='52:54:00:00:01:10'/><source network='default'/><model type='e1000'/>
+    <filterref filter='clean-traffic'/><boot order='1'/><driver name='vhost' queues='4'/>
+  </interface>
+</devices></domain>"""
+
+
+def test_merge_keeps_what_vnet_does_not_own() -> None:
+    merged = xml_of(rendered().vm("web1").merge_into(NIC_WITH_EXTRAS))
+    nic = merged.find("devices/interface")
+    assert nic.find("source").get("network") == "lan" and nic.find("model").get("type") == "virtio"
+    assert nic.find("filterref").get("filter") == "clean-traffic"
+    assert nic.find("boot").get("order") == "1" and nic.find("driver").get("queues") == "4"
+
+
+def test_merge_refuses_another_domain_unless_forced() -> None:
+    other = NIC_WITH_EXTRAS.replace("<name>web1</name>", "<name>db9</name>")
+    vm = rendered().vm("web1")
+    with pytest.raises(VnetError, match="not the topology's VM 'web1'"):
+        vm.merge_into(other)
+    assert "<name>db9</name>" in vm.merge_into(other, force=True)

@@ -1,0 +1,363 @@
+"""Every validation rule: bad input ends in one VnetError naming the place and a fix."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from libvirt_vnet import topology as topo_input
+from libvirt_vnet.errors import ErrorList, InputError, VnetError
+from libvirt_vnet.model import names
+
+BASE: dict[str, Any] = {
+    "name": "t",
+    "hosts": {"hv1": {"uplinks": ["eth0", "eth1"], "sriov": {"enp3s0f0": {"vfs": 4}}}},
+    "networks": {
+        "lan": {"kind": "nat", "subnet": "192.168.1.0/24"},
+        "v10": {"kind": "vlan-bridge", "uplink": "eth0", "vlan": 10},
+    },
+    "vms": {"web": {"nics": [{"network": "lan"}]}},
+}
+
+
+def doc(**changes: Any) -> dict[str, Any]:
+    """BASE with dotted-path changes applied (value None deletes the key)."""
+    d = copy.deepcopy(BASE)
+    for dotted, value in changes.items():
+        *parents, last = dotted.split("__")
+        node = d
+        for p in parents:
+            node = node[int(p)] if isinstance(node, list) else node.setdefault(p, {})
+        if value is None:
+            node.pop(last, None)
+        else:
+            node[last] = value
+    return d
+
+
+def errors_of(data: Any) -> list[VnetError]:
+    with pytest.raises(VnetError) as info:
+        topo_input.load(data)
+    err = info.value
+    return list(err.errors) if isinstance(err, ErrorList) else [err]
+
+
+def test_base_is_valid() -> None:
+    topo = topo_input.load(doc())
+    assert [n.name for n in topo.networks] == ["lan", "v10"]
+    assert topo.vms[0].host == "hv1"
+
+
+CASES = [
+    # (changes, path, message fragment, hint fragment)
+    ({"networks__lan__subnt": "10.0.0.0/24"}, "networks.lan.subnt", "unknown key", "did you mean 'subnet'"),
+    ({"networks__lan__kind": "natt"}, "networks.lan.kind", "kind must be one of", "did you mean 'nat'"),
+    ({"networks__lan__subnet": "192.168.1.7/24"}, "networks.lan.subnet", "host bits set",
+     "subnet 192.168.1.0/24 with gateway 192.168.1.7"),
+    ({"networks__lan__subnet": "192.168.1.0"}, "networks.lan.subnet", "no prefix length", "CIDR"),
+    ({"networks__lan__subnet": "300.1.1.0/24"}, "networks.lan.subnet", "not a subnet", None),
+    ({"networks__v10__vlan": 4095}, "networks.v10.vlan", "out of range 1..4094", None),
+    ({"networks__v10__vlan": 0}, "networks.v10.vlan", "out of range 1..4094", None),
+    ({"networks__v10__uplink": "eth0-with-a-long-name"}, "networks.v10.uplink", "at most 15", None),
+    ({"networks__v10__uplink": "eth 0"}, "networks.v10.uplink", "letters, digits", None),
+    ({"networks__v10__uplink": "eth/0"}, "networks.v10.uplink", "letters, digits", None),
+    ({"networks__v10__uplink": "eth2"}, "networks.v10.uplink", "not an uplink of host 'hv1'", "eth0, eth1"),
+    ({"networks__lan__dhcp": {"range": ["192.168.2.10", "192.168.2.20"]}}, "networks.lan.dhcp.range",
+     "not inside 192.168.1.0/24", None),
+    ({"networks__lan__dhcp": {"range": ["192.168.1.1", "192.168.1.20"]}}, "networks.lan.dhcp.range",
+     "covers the gateway", "start the range after"),
+    ({"networks__lan__dhcp": {"range": ["192.168.1.50", "192.168.1.20"]}}, "networks.lan.dhcp.range",
+     "after its end", None),
+    ({"networks__lan__bridge": {"mac": "51:00:00:00:00:01"}}, "networks.lan.bridge.mac", "multicast bit",
+     "locally administered unicast"),
+    ({"vms__web__nics": [{"network": "lan", "mac": "fe:54:00:00:00:01"}]}, "vms.web.nics[0].mac",
+     "reserves for host-side tap", None),
+    ({"vms__web__nics": [{"network": "lan", "mac": "53:54:00:00:00:01"}]}, "vms.web.nics[0].mac",
+     "multicast", None),
+    ({"vms__web__nics": [{"network": "lan", "mac": 5254}]}, "vms.web.nics[0].mac", "not a MAC", "quote"),
+    ({"vms__web__nics": [{"network": "lna"}]}, "vms.web.nics[0].network", "not defined", "did you mean 'lan'"),
+    ({"networks__lan__uplink": "eth9"}, "networks.lan.uplink", "not an uplink", None),
+    ({"networks__o": {"kind": "open", "subnet": "10.9.0.0/24", "uplink": "eth0"}}, "networks.o.uplink",
+     "makes no sense for a network of kind open", "open mode takes no forwarding device"),
+    ({"networks__i": {"kind": "isolated", "nat": {"ports": [1024, 2048]}}}, "networks.i.nat",
+     "makes no sense", None),
+    ({"networks__x": {"kind": "nat", "subnet": "192.168.1.128/25"}}, "networks.x.subnet", "overlaps", None),
+    ({"networks__v20": {"kind": "vlan-bridge", "uplink": "eth1", "vlan": 20, "bridge": {"name": "br10"}}},
+     "networks.v20.bridge", "bridge 'br10' is also used", "another bridge name"),
+    ({"networks__v10b": {"kind": "vlan-bridge", "uplink": "eth0", "vlan": 10, "bridge": "brx"}},
+     "networks.v10b.vlan", "VLAN 10 on eth0 is already network 'v10'", "one broadcast domain"),
+    ({"vms__db": {"nics": [{"network": "lan", "mac": "52:54:00:00:00:01"}]},
+      "vms__web__nics": [{"network": "lan", "mac": "52:54:00:00:00:01"}]},
+     "vms.db.nics[0].mac", "also used at vms.web.nics[0]", None),
+    ({"vms__web__nics": [{"network": "lan", "ip": "10.0.0.5"}]}, "vms.web.nics[0].ip", "not inside", None),
+    ({"vms__web__nics": [{"network": "lan", "ip": "192.168.1.1"}]}, "vms.web.nics[0].ip",
+     "already used at networks.lan (gateway)", None),
+    ({"vms__db": {"nics": [{"network": "lan", "ip": "192.168.1.9"}]},
+      "vms__web__nics": [{"network": "lan", "ip": "192.168.1.9"}]}, "vms.db.nics[0].ip", "already used", None),
+    ({"vms__web__host": "hv9"}, "vms.web.host", "not defined under hosts", "hv1"),
+    ({"networks__lan__host": "hv9"}, "networks.lan.host", "not defined under hosts", None),
+    ({"hosts__hv2": {}, "networks__lan__host": "hv2"}, "vms.web.host", "several hosts", None),
+    ({"hosts__hv2": {}, "networks__lan__host": "hv2", "vms__web__host": "hv1"}, "vms.web.nics[0].network",
+     "does not exist on host 'hv1'", "add hv1"),
+    ({"vms__web__nics": [{"network": "lan", "attach": "direct"}]}, "vms.web.nics[0].attach",
+     "cannot be attached as 'direct'", "network, bridge"),
+    ({"vms__web__nics": [{"network": "lan", "vlan": 5}]}, "vms.web.nics[0].vlan", "cannot carry its own VLAN",
+     None),
+    ({"vms__web__nics": [{"network": "lan", "portgroup": "gold"}]}, "vms.web.nics[0].portgroup",
+     "no portgroup 'gold'", None),
+    ({"networks__f": {"kind": "hostdev", "pf": "enp9s0"}}, "networks.f.pf", "not an SR-IOV PF", "enp3s0f0"),
+    ({"networks__f": {"kind": "hostdev", "vfs": ["0000:03:10.0", "0000:03:10.0"]}}, "networks.f.vfs",
+     "listed twice", None),
+    ({"networks__p": {"kind": "macvtap", "mode": "passthrough", "uplinks": ["eth0", "eth0"]}},
+     "networks.p.uplinks", "listed twice", None),
+    ({"networks__m": {"kind": "macvtap", "mode": "vepo", "uplink": "eth1"}}, "networks.m.mode",
+     "mode must be one of", None),
+    ({"networks__lan__dns": {"enable": False, "txt": [{"name": "a", "value": "b"}]}}, "networks.lan.dns",
+     "DNS is disabled", None),
+    ({"networks__b": {"kind": "bridge", "bridge": {"name": "br0", "mac": "52:54:00:00:00:09"}}},
+     "networks.b.bridge.mac", "cannot be set here", None),
+    ({"networks__lan__bridge": {"dummy_tap": True}}, "networks.lan.bridge.dummy_tap",
+     "for bridges vnet creates", None),
+    ({"networks__lan__bandwidth": {"inbound": {"peak": 5}}}, "networks.lan.bandwidth.inbound",
+     "needs 'average'", None),
+    ({"networks__lan__portgroups": {"a": {"default": True}, "b": {"default": True}}},
+     "networks.lan.portgroups", "more than one portgroup", None),
+    ({"networks__lan__virtualport": {"type": "802.1Qbg"}}, "networks.lan.virtualport", "makes no sense", None),
+    ({"networks__m": {"kind": "macvtap", "mode": "vepa", "uplink": "eth1",
+                      "virtualport": {"type": "802.1Qbg", "profileid": "x"}}},
+     "networks.m.virtualport.profileid", "not a parameter of 802.1Qbg", "managerid"),
+    ({"networks__lan__mtu": 20}, "networks.lan.mtu", "out of range", None),
+    ({"networks__lan__routes": [{"to": "10.1.0.0/16", "via": "10.2.0.1"}]}, "networks.lan.routes",
+     "not on any subnet", "directly reachable"),
+    ({"networks__lan__dhcp": {"lease": "10 years"}}, "networks.lan.dhcp.lease", "not a lease time", "1h"),
+    ({"networks__lan": ["kind", "nat"]}, "networks.lan", "expected a mapping", None),
+    ({"networks__lan__stp": "yes"}, "networks.lan.stp", "unknown key", None),
+    ({"networks__lan__bridge": {"stp": "yes"}}, "networks.lan.bridge.stp", "true or false", "without quotes"),
+    ({"networks__a/b": {"kind": "isolated"}}, "networks.a/b", "contains '/'", None),
+    ({"extra": 1}, "extra", "unknown key", None),
+    ({"name": "bad name!"}, "name", "not a usable topology name", None),
+    ({"networks__v10__vlan": [10, 20]}, "networks.v10.vlan", "exactly one VLAN id", None),
+    ({"networks__n6": {"kind": "nat", "subnet": "192.168.7.0/24", "nat": {"ipv6": True}}},
+     "networks.n6.nat.ipv6", "needs an IPv6 subnet", None),
+    ({"vms__web__nics": [{"network": "lan", "ip": "192.168.1.255"}]}, "vms.web.nics[0].ip",
+     "broadcast address", None),
+    ({"vms__web__nics": [{"network": "lan", "ip": "192.168.1.0"}]}, "vms.web.nics[0].ip",
+     "network address", None),
+    ({"vms__web__nics": [{"network": "v10", "ip": "192.168.1.20"}]}, "vms.web.nics[0].ip",
+     "only where libvirt runs DHCP", "DHCP server or in the guest"),
+    ({"networks__lan__ips": [{"subnet": "10.7.0.0/24", "dhcp": True}], "networks__lan__dhcp": False,
+      "vms__web__nics": [{"network": "lan", "ip": "192.168.1.20"}]}, "vms.web.nics[0].ip",
+     "DHCP, which is off on 192.168.1.0/24", None),
+    ({"networks__f": {"kind": "hostdev", "pf": "enp3s0f0"},
+      "vms__web__nics": [{"network": "f", "mtu": 9000}]}, "vms.web.nics[0].mtu", "takes no mtu", None),
+    ({"networks__f": {"kind": "hostdev", "vfs": ["0000:03:10.0"]},
+      "vms__db": {"nics": [{"network": "f"}]}, "vms__web__nics": [{"network": "f"}]},
+     "vms.db.nics[0]", "the pool has 1", None),
+    ({"networks__f": {"kind": "hostdev", "pf": "enp3s0f0"},
+      "vms": {f"vm{i}": {"nics": [{"network": "f"}]} for i in range(5)}},
+     "vms.vm4.nics[0]", "the pool has 4", None),
+    ({"networks__p": {"kind": "macvtap", "mode": "passthrough", "uplinks": ["eth0", "eth1"]},
+      "vms__db": {"nics": [{"network": "p", "attach": "direct"}]}, "vms__web__nics": [{"network": "p"}]},
+     "vms.db.nics[0]", "attach all NICs of this pool the same way", None),
+    ({"networks__p": {"kind": "macvtap", "mode": "passthrough", "vfs": ["0000:03:10.0"]}},
+     "networks.p.vfs", "makes no sense", "only in hostdev pools"),
+    ({"networks__m": {"kind": "macvtap", "mode": "vepa", "uplink": "eth1",
+                      "portgroups": {"gold": {"bandwidth": {"inbound": {"average": 100}}}}}},
+     "networks.m.portgroups.gold.bandwidth", "shapes traffic only on bridges", None),
+    ({"networks__b": {"kind": "bridge", "bridge": "br10"}}, "networks.v10.bridge",
+     "existing bridge of network 'b'", None),
+    ({"hosts__hv2": {"uplinks": ["eth1"]}, "vms__web__host": "hv1",
+      "networks__m": {"kind": "macvtap", "mode": "bridge", "uplink": "eth1", "hosts": ["hv1", "hv2"],
+                      "shim": {"address": "192.0.2.5/24"}}},
+     "networks.m.shim.address", "belongs to one host", None),
+    ({"networks__lan__subnet": "192.168.1.0/24", "networks__lan__dhcp": {"range": ["192.168.1.2", "192.168.2.9"]}},
+     "networks.lan.dhcp.range", "not inside", None),
+    ({"networks__big": {"kind": "nat", "subnet": "10.0.0.0/8", "dhcp": {"range": ["10.0.0.2", "10.1.0.9"]}}},
+     "networks.big.dhcp.range", "last 16 bits", "split it"),
+    ({"networks__lan__dhcp": {"lease": "90s"}}, "networks.lan.dhcp.lease", "minimum is 2 minutes", None),
+    ({"networks__lan__dhcp": {"hosts": [{"mac": "52:54:00:00:00:99", "name": "x"}]}},
+     "networks.lan.dhcp.hosts[0]", "'ip' is required", None),
+    ({"networks__lan__dns": {"hosts": [{"ip": "192.168.1.7", "names": ["bad name"]}]}},
+     "networks.lan.dns.hosts[0].names[0]", "not a DNS name", None),
+    ({"networks__lan__uuid": "6dfd5406-c36f-5834-b4e5-c4d1ac62ef84",
+      "networks__v10__uuid": "6DFD5406-C36F-5834-B4E5-C4D1AC62EF84"}, "networks.v10.uuid",
+     "also the UUID of network 'lan'", None),
+    ({"networks__o": {"kind": "open"}}, "networks.o", "needs an address", None),
+    # bridge.group_fwd_mask / multicast_snooping: bridges vnet creates only, no restricted bits
+    ({"networks__v10__bridge": {"group_fwd_mask": 0x4001}}, "networks.v10.bridge.group_fwd_mask",
+     "0x4001 sets bit 0 (stp), which the kernel refuses", "0x4000 (or [lldp]) forwards LLDP"),
+    ({"networks__v10__bridge": {"group_fwd_mask": 0x0007}}, "networks.v10.bridge.group_fwd_mask",
+     "0x7 sets bits 0 (stp), 1 (pause), 2 (lacp)", "can never be forwarded by a Linux bridge"),
+    ({"networks__v10__bridge": {"group_fwd_mask": ["lldp", "lacp"]}}, "networks.v10.bridge.group_fwd_mask",
+     "0x4004 sets bit 2 (lacp)", "bits 0-2"),
+    ({"networks__v10__bridge": {"group_fwd_mask": 0x10000}}, "networks.v10.bridge.group_fwd_mask",
+     "65536 is out of range 0..0xffff", "16 bits"),
+    ({"networks__v10__bridge": {"group_fwd_mask": -8}}, "networks.v10.bridge.group_fwd_mask",
+     "out of range", None),
+    ({"networks__v10__bridge": {"group_fwd_mask": "0x4000"}}, "networks.v10.bridge.group_fwd_mask",
+     "expected a number", "write 0x4000 without quotes"),
+    ({"networks__v10__bridge": {"group_fwd_mask": True}}, "networks.v10.bridge.group_fwd_mask",
+     "expected a whole number", None),
+    ({"networks__v10__bridge": {"group_fwd_mask": ["lldpp"]}}, "networks.v10.bridge.group_fwd_mask[0]",
+     "unknown link-local protocol 'lldpp'", "did you mean 'lldp'"),
+    ({"networks__v10__bridge": {"multicast_snooping": "off"}}, "networks.v10.bridge.multicast_snooping",
+     "true or false", None),
+    ({"networks__lan__bridge": {"group_fwd_mask": 0x4000}}, "networks.lan.bridge.group_fwd_mask",
+     "for bridges vnet creates", "vlan-bridge"),
+    ({"networks__i": {"kind": "isolated", "bridge": {"multicast_snooping": False}}},
+     "networks.i.bridge.multicast_snooping", "libvirt creates this bridge", "two-tier"),
+    ({"networks__t": {"kind": "two-tier", "subnet": "10.7.0.0/24", "access": {"sw1": {}},
+                      "bridge": {"group_fwd_mask": 0x4000}}},
+     "networks.t.bridge.group_fwd_mask", "for bridges vnet creates", "access.<switch>.bridge"),
+    ({"networks__b": {"kind": "bridge", "bridge": {"name": "br0", "multicast_snooping": False}}},
+     "networks.b.bridge.multicast_snooping", "cannot be set here", "vlan-bridge"),
+    ({"networks__s": {"kind": "openvswitch", "bridge": {"name": "ovsbr0", "group_fwd_mask": 0x4000}}},
+     "networks.s.bridge.group_fwd_mask", "cannot be set here: Open vSwitch", "bridges it creates"),
+]
+
+
+@pytest.mark.parametrize(("changes", "path", "message", "hint"), CASES,
+                         ids=[c[1] + ":" + str(c[2]) for c in CASES])
+def test_rule(changes: dict[str, Any], path: str, message: str | None, hint: str | None) -> None:
+    data = doc(**changes)
+    errs = errors_of(data)
+    matching = [e for e in errs if e.path == path and (message or "") in e.message]
+    assert matching, f"no error at {path} with {message!r}; got: " + "; ".join(str(e) for e in errs)
+    if hint:
+        assert any(hint in (e.hint or "") for e in matching), [e.hint for e in matching]
+
+
+def test_vlan_device_name_length() -> None:
+    data = doc(networks__v10__uplink="enp1s0f0np0")
+    data["hosts"]["hv1"]["uplinks"].append("enp1s0f0np0")
+    topo_input.load(data)  # enp1s0f0np0.10 is 14 bytes: fine
+    data = doc(networks__v10__uplink="enp101s0f0np0")
+    data["hosts"]["hv1"]["uplinks"].append("enp101s0f0np0")
+    (err,) = errors_of(data)
+    assert err.path == "networks.v10.vlan_device" and "longer than 15 bytes" in err.message
+    assert "vlan_device:" in (err.hint or "")
+    data["networks"]["v10"]["vlan_device"] = "vl10"
+    topo = topo_input.load(data)
+    assert topo.network("v10").vlan_device == "vl10"
+
+
+def test_several_problems_are_reported_together() -> None:
+    errs = errors_of(doc(networks__lan__subnet="1.2.3.4", networks__v10__vlan=9999,
+                         vms__web__nics=[{"network": "nope"}]))
+    paths = {e.path for e in errs}
+    assert {"networks.lan.subnet", "networks.v10.vlan"} <= paths
+
+
+def test_messages_never_look_like_tracebacks() -> None:
+    errs = errors_of(doc(networks__lan__dhcp={"range": "x"}))
+    for e in errs:
+        assert "Traceback" not in str(e) and e.path
+
+
+def test_yaml_syntax_error_names_line() -> None:
+    with pytest.raises(InputError) as info:
+        topo_input.load_yaml_text("name: t\nnetworks:\n  lan: {kind: nat\n", "office.yaml")
+    assert info.value.path and info.value.path.startswith("office.yaml:")
+
+
+@pytest.mark.parametrize(("net", "bridge"), [
+    ({"kind": "vlan-bridge", "uplink": "eth1", "vlan": 30,
+      "bridge": {"group_fwd_mask": 0x4008, "multicast_snooping": False}}, "br30"),
+    ({"kind": "two-tier", "subnet": "10.7.0.0/24",
+      "access": {"sw1": {"bridge": {"name": "acc1", "group_fwd_mask": ["lldp", "802.1x"],
+                                    "multicast_snooping": False}}}}, "acc1"),
+])
+def test_bridge_kernel_settings_reach_the_host_bridge(net: dict[str, Any], bridge: str) -> None:
+    from libvirt_vnet.drivers import registry
+    from libvirt_vnet.libvirtxml import metadata as vnetmeta
+    from libvirt_vnet.model import plumbing
+
+    topo = topo_input.load(doc(networks__n=net))
+    spec = topo.network("n")
+    driver = registry.driver_for(spec.kind)
+    (br,) = [o for o in driver.host_objects(spec, topo, "hv1")
+             if isinstance(o, plumbing.HostBridge) and o.name == bridge]
+    assert (br.group_fwd_mask, br.multicast_snooping) == (0x4008, False)
+    meta = driver.meta(spec, topo, "hv1")
+    assert vnetmeta.network_meta_from(vnetmeta.network_meta_element(meta)) == meta
+    el = vnetmeta.network_meta_element(meta).find(vnetmeta.q("bridge") + f"[@name='{bridge}']")
+    assert el is not None and el.get("group-fwd-mask") == str(0x4008)
+    assert el.get("multicast-snooping") == "no"
+
+
+def test_bridge_kernel_settings_default_to_the_kernels() -> None:
+    from libvirt_vnet.drivers import registry
+    from libvirt_vnet.model import plumbing
+
+    topo = topo_input.load(doc())
+    spec = topo.network("v10")
+    (br,) = [o for o in registry.driver_for(spec.kind).host_objects(spec, topo, "hv1")
+             if isinstance(o, plumbing.HostBridge)]
+    assert (br.group_fwd_mask, br.multicast_snooping) == (None, None)
+
+
+def test_group_fwd_mask_in_yaml_hex() -> None:
+    text = ("name: t\nhosts: {hv1: {uplinks: [eth0]}}\nnetworks:\n"
+            "  v10: {kind: vlan-bridge, uplink: eth0, vlan: 10, bridge: {group_fwd_mask: 0x4000}}\n")
+    bridge = topo_input.load_yaml_text(text).network("v10").bridge
+    assert bridge is not None and bridge.group_fwd_mask == 0x4000
+    bridge = topo_input.load(doc(networks__v10__bridge={"group_fwd_mask": 0})).network("v10").bridge
+    assert bridge is not None and bridge.group_fwd_mask == 0  # set explicitly, not "default"
+
+
+def test_dummy_tap_name_follows_libvirt() -> None:
+    assert names.dummy_tap_name("virbr0") == "virbr0-nic"
+    assert names.dummy_tap_name("br-verylongname") == "br-verylame-nic"  # libvirt: first 8 + last 3 + -nic
+    assert len(names.dummy_tap_name("x" * 15)) == 15
+
+
+def test_mac_rules() -> None:
+    assert names.mac_problem("51:12:34:56:78:9a", guest=True)
+    assert names.mac_problem("fe:54:00:00:00:01", guest=True)
+    assert names.mac_problem("fe:54:00:00:00:01", guest=False) is None
+    assert names.mac_problem("52:54:00:00:00:01", guest=True) is None
+    assert names.normalize_mac("52-54-00-AB-CD-EF") == "52:54:00:ab:cd:ef"
+
+
+def test_derived_macs_are_stable_and_unique() -> None:
+    from libvirt_vnet.model.derived import nic_macs
+
+    vms = {f"vm{i}": {"nics": [{"network": "lan"}] * 3} for i in range(300)}
+    a = nic_macs(topo_input.load(doc(vms=vms)))
+    b = nic_macs(topo_input.load(doc(vms=vms)))
+    assert a == b
+    assert len(set(a.values())) == len(a) == 900
+    assert all(m.startswith("52:54:00:") for m in a.values())
+
+
+def test_all_unknown_keys_of_a_mapping_at_once() -> None:
+    errs = errors_of(doc(networks__lan__brigde={"name": "x"}, networks__lan__dhpc=True))
+    assert {(e.path, e.hint) for e in errs} == {
+        ("networks.lan.brigde", "did you mean 'bridge'?"), ("networks.lan.dhpc", "did you mean 'dhcp'?")}
+
+
+def test_missing_key_points_at_its_typo() -> None:
+    (err,) = errors_of(doc(vms__web__nics=[{"netwrok": "lan"}]))
+    assert "'network' is required" in err.message and "'netwrok' is given" in (err.hint or "")
+
+
+@pytest.mark.parametrize(("text", "message", "hint"), [
+    ("name: t\nnetworks:\n  a: {kind: isolated}\n  a: {kind: isolated}\n", "given twice", None),
+    ("name: t\nnetworks:\n  v: {kind: vlan-bridge, uplink: eth0, vlan: 010}\n", "leading zero", None),
+    ("name: t\nnetworks:\n\ta: {kind: isolated}\n", "'\\t'", "spaces, not tabs"),
+    ("   \n", "the topology is empty", "name: office"),
+])
+def test_yaml_surprises_are_errors(text: str, message: str, hint: str | None) -> None:
+    with pytest.raises(InputError) as info:
+        topo_input.load_yaml_text(text, "t.yaml")
+    assert message in str(info.value) and info.value.path and info.value.path.startswith("t.yaml")
+    if hint:
+        assert hint in (info.value.hint or "")
+
+
+def test_input_errors_are_catchable_as_input_error() -> None:
+    with pytest.raises(InputError) as info:
+        topo_input.load(doc(networks__lan__subnet="1.2.3.4/24", networks__v10__vlan=0))
+    assert isinstance(info.value, ErrorList) and len(info.value.errors) == 2
