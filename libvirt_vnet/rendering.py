@@ -168,7 +168,7 @@ def render_vm(topo: Topology, vm: VmSpec, target: LibvirtVersion = DEFAULT_TARGE
         driver = registry.driver_for(net.kind)
         mac = macs[(vm.name, nic.index)]
         iface = driver.interface(nic, mac, vm, net, topo)
-        versions.check_interface(iface, net.kind, target, nic.path)
+        versions.check_interface(iface, driver.nic_vlan_on_linux_bridge, target, nic.path)
         ifaces.append(iface)
         metas.append(NicMeta(mac=mac, network=net.name, kind=net.kind,
                              objects=driver.nic_objects(nic, mac, vm, net, topo)))

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError, VnetError
+from ..errors import InputError
 from .common import add_target, each_file, load_topology, log, plural, target_of
 
 
@@ -105,33 +105,15 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_import(args: argparse.Namespace) -> int:
     import yaml
 
-    from .. import importer, topology
-    from ..errors import ErrorList, ImportRefused
+    from ..importer import TopologyImport
 
-    entries: dict[str, Any] = {}
-    sources: dict[str, str] = {}
-
-    def add(text: str, src: str) -> None:
-        key, entry = importer.import_xml(text, src)
-        if key in entries:
-            raise ImportRefused(f"network {key!r} is also in {sources[key]}", path=src,
-                                hint="a topology holds one network per name: import them "
-                                "into separate topologies")
-        try:  # each entry must load on its own; name its source when it does not
-            topology.load({"name": args.name, "networks": {key: entry}}, src)
-        except VnetError as exc:
-            found = exc.errors if isinstance(exc, ErrorList) else [exc]
-            raise ErrorList.of([ImportRefused(e.message, path=f"{src} (as {e.path})", hint=e.hint)
-                                for e in found]) from None
-        entries[key] = entry
-        sources[key] = src
-
+    imported = TopologyImport(args.name)
     if args.connect:
         from .. import virt
 
         with virt.connect(args.connect) as conn:
             for name in args.source or virt.network_names(conn):
-                add(virt.network_xml(conn, name), f"{args.connect}/{name}")
+                imported.add(virt.network_xml(conn, name), f"{args.connect}/{name}")
     else:
         if not args.source:
             raise InputError("name network XML files to import, or use --connect URI",
@@ -141,10 +123,9 @@ def cmd_import(args: argparse.Namespace) -> int:
                 text = sys.stdin.read() if src == "-" else Path(src).read_text(encoding="utf-8")
             except OSError as exc:
                 raise InputError(f"cannot read: {exc.strerror}", path=src) from None
-            add(text, src)
-    doc = {"name": args.name, "networks": entries}
-    topology.load(doc, "<import>")  # together too (overlapping subnets, shared bridges)
-    log.info("imported %s", ", ".join(f"{k} from {v}" for k, v in sources.items()))
+            imported.add(text, src)
+    doc = imported.document()
+    log.info("imported %s", ", ".join(f"{k} from {v}" for k, v in imported.sources.items()))
     sys.stdout.write(yaml.safe_dump(doc, sort_keys=False, default_flow_style=False))
     return 0
 

@@ -4,9 +4,10 @@ nat, route, open and isolated (libvirt's own ``default`` network is a nat one)."
 from __future__ import annotations
 
 import dataclasses
-from typing import ClassVar, Optional
+from typing import Any, ClassVar, Optional
 
-from ..errors import InputError
+from ..errors import ImportRefused, InputError
+from ..model import names
 from ..model.derived import nic_macs, nics_by_network
 from ..model.libvirt import (
     BridgeDef,
@@ -17,8 +18,20 @@ from ..model.libvirt import (
     IPDef,
     NetworkDef,
 )
-from ..model.topology import NetworkSpec, NicSpec, Topology, VmSpec
-from .base import VNET_BRIDGE_SETTINGS, VNET_BRIDGES, Driver, libvirt_bridge_name, nic_interface, pinned_mac
+from ..model.topology import LIBVIRT_PICKS, NetworkSpec, NicSpec, Topology, VmSpec
+from .base import (
+    BY_XML,
+    IMPORT_HINT,
+    NOT_MINE,
+    VNET_BRIDGE_SETTINGS,
+    VNET_BRIDGES,
+    Driver,
+    ImportedEntry,
+    libvirt_bridge_name,
+    nic_interface,
+    pinned_mac,
+    prune,
+)
 
 L3_KEYS = frozenset({
     "subnet", "gateway", "dhcp", "tftp", "local_ptr", "subnet6", "gateway6", "dhcp6", "ips",
@@ -40,7 +53,7 @@ class L3Driver(Driver):
     def needs_ip(self, net: NetworkSpec) -> bool:
         return self.forward_mode in (ForwardMode.NAT, ForwardMode.ROUTE, ForwardMode.OPEN)
 
-    def check(self, net: NetworkSpec) -> None:
+    def validate(self, net: NetworkSpec) -> None:
         if not net.ips:
             if self.needs_ip(net):
                 raise InputError(
@@ -74,6 +87,36 @@ class L3Driver(Driver):
                 ip.interface.version == 6 for ip in net.ips):
             raise InputError("nat.ipv6 needs an IPv6 subnet (subnet6)",
                              path=f"{net.path}.nat.ipv6")
+
+    def address_rules(self, vm_name: str, nic: NicSpec, net: NetworkSpec) -> None:
+        """A NIC's ``ip``/``ip6`` become DHCP reservations (named after the VM) in the
+        subnet that contains them, which must run DHCP."""
+        for ip, key in ((nic.ip, "ip"), (nic.ip6, "ip6")):
+            if ip is None:
+                continue
+            if names.dns_name_problem(vm_name):
+                raise InputError(
+                    f"the VM name {vm_name!r} becomes its DHCP/DNS host name, and it is not a "
+                    "valid one", path=f"{nic.path}.{key}",
+                    hint="name the VM with letters, digits and '-', or drop the ip")
+            subnets = [x for x in net.ips if x.interface.version == ip.version]
+            if not subnets:
+                raise InputError(f"network {net.name!r} has no IPv{ip.version} subnet for {ip}",
+                                 path=f"{nic.path}.{key}")
+            home = next((x for x in subnets if ip in x.interface.network), None)
+            if home is None:
+                nets = ", ".join(str(x.interface.network) for x in subnets)
+                raise InputError(f"{ip} is not inside {nets}", path=f"{nic.path}.{key}")
+            block = home.interface.network
+            if ip == block.network_address or (ip.version == 4 and block.prefixlen < 31
+                                               and ip == block.broadcast_address):
+                what = "network" if ip == block.network_address else "broadcast"
+                raise InputError(f"{ip} is the {what} address of {block}, not a host address",
+                                 path=f"{nic.path}.{key}")
+            if home.dhcp is None:
+                raise InputError(
+                    f"{ip} can only be handed out by DHCP, which is off on {block} of {net.name!r}",
+                    path=f"{nic.path}.{key}", hint="enable dhcp on that subnet, or drop the ip")
 
     def bridge_names(self, net: NetworkSpec) -> tuple[str, ...]:
         return (libvirt_bridge_name(net),)
@@ -125,3 +168,65 @@ class L3Driver(Driver):
     def other_interface(self, attach: str, nic: NicSpec, mac: str, vm: VmSpec,
                         net: NetworkSpec, topo: Topology) -> InterfaceDef:
         return nic_interface(nic, "bridge", mac, source_bridge=libvirt_bridge_name(net))
+
+    # ---- import
+    def claims(self, net: NetworkDef) -> int:
+        mode = net.forward.mode if net.forward is not None else None
+        return BY_XML if mode is self.forward_mode else NOT_MINE
+
+    def import_forward(self, net: NetworkDef, out: ImportedEntry) -> None:
+        fwd = net.forward
+        if fwd is None:
+            return
+        fpath = "/network/forward"
+        if fwd.interfaces:
+            raise ImportRefused(
+                "a second forward device: libvirt's nat/route/open networks take one "
+                f"<forward dev>, not <interface> {', '.join(fwd.interfaces)}",
+                path=f"{fpath}/interface", hint=IMPORT_HINT)
+        extra: tuple[tuple[str, object], ...] = (
+            ("pf", fwd.pf), ("address", fwd.addresses), ("driver", fwd.driver_model or fwd.driver_name))
+        for what, value in extra:
+            if value:
+                raise ImportRefused(f"<{what}> is not allowed in forward mode "
+                                    f"{fwd.mode.value}", path=f"{fpath}/{what}")
+        if fwd.managed is not None:
+            raise ImportRefused(f"managed applies to hostdev pools, not forward mode "
+                                f"{fwd.mode.value}", path=fpath, hint=IMPORT_HINT)
+        if fwd.dev and "uplink" not in self.keys:
+            raise ImportRefused(f"forward mode='{fwd.mode.value}' takes no dev; libvirt refuses it",
+                                path=f"{fpath}/@dev", hint=f"remove dev='{fwd.dev}'")
+        if fwd.dev:
+            out.put("uplink", fwd.dev, f"{fpath}/@dev")
+        if fwd.nat is not None:
+            nat = fwd.nat
+            if (nat.address_start is None) != (nat.address_end is None):
+                raise ImportRefused("<nat><address> needs both start and end",
+                                    path=f"{fpath}/nat/address")
+            if (nat.port_start is None) != (nat.port_end is None):
+                raise ImportRefused("<nat><port> needs both start and end",
+                                    path=f"{fpath}/nat/port")
+            nd: dict[str, Any] = {}
+            if nat.address_start is not None:
+                nd["addresses"] = [str(nat.address_start), str(nat.address_end)]
+            if nat.port_start is not None:
+                nd["ports"] = [nat.port_start, nat.port_end]
+            if nat.ipv6 is not None:
+                nd["ipv6"] = nat.ipv6
+            out.put("nat", nd, f"{fpath}/nat")
+
+    def import_bridge(self, net: NetworkDef, out: ImportedEntry) -> None:
+        """libvirt creates this bridge: its name is needed (else vnet would pick one), and
+        a network without ``<mac>`` keeps letting libvirt pick the bridge's MAC."""
+        b = net.bridge
+        if b is None or not b.name:
+            raise ImportRefused(
+                "the network has no bridge name; vnet would name the bridge itself",
+                path="/network/bridge",
+                hint="add <bridge name='virbrN'/> as libvirt shows it (virsh net-dumpxml)")
+        out.put("bridge", prune({
+            "name": b.name, "stp": b.stp, "delay": b.delay,
+            "mac_table_manager": b.mac_table_manager, "zone": b.zone,
+            # no <mac>: tell the driver not to pin one, libvirt picks it at define time
+            "mac": net.mac if net.mac is not None else LIBVIRT_PICKS,
+        }), "/network/bridge")

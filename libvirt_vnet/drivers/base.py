@@ -1,14 +1,24 @@
-"""The driver contract and the helpers all kinds share."""
+"""The driver contract and the helpers all kinds share.
+
+A driver owns everything about its kind: the topology keys it takes and their rules
+(:meth:`Driver.validate`, :meth:`Driver.validate_nic`), naming, the libvirt networks and
+interfaces it maps to, the host objects it needs, and the way back — which libvirt
+networks it recognises (:meth:`Driver.claims`) and how it turns one into a topology entry
+(:meth:`Driver.import_forward`, :meth:`Driver.import_bridge`, ...).  Adding a kind is one
+module (and a third-party kind, registered under the ``libvirt_vnet.drivers`` entry point,
+gets validation and import too).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Optional, TypeVar
 
-from ..errors import InputError
+from ..errors import ImportRefused, InputError
 from ..model import names
-from ..model.libvirt import BridgeDef, ForwardDef, InterfaceDef, NetworkDef, PortGroupDef, VlanDef
+from ..model.libvirt import BridgeDef, ForwardDef, InterfaceDef, NetworkDef, PortGroupDef, VirtualPortDef, VlanDef
 from ..model.plumbing import HostObject, NetworkMeta, PortFlags
-from ..model.topology import LIBVIRT_PICKS, NetworkSpec, NicSpec, Topology, VmSpec
+from ..model.topology import LIBVIRT_PICKS, HostSpec, NetworkSpec, NicSpec, Topology, VmSpec
 
 T = TypeVar("T")
 
@@ -21,6 +31,30 @@ SEGMENT_KEYS = frozenset({"subnet", "gateway", "subnet6", "gateway6"})
 VNET_BRIDGE_SETTINGS = ("group_fwd_mask", "multicast_snooping")
 #: the kinds (and parts) whose bridges vnet creates, for hints
 VNET_BRIDGES = "kind vlan-bridge, or the access switches of kind two-tier"
+#: the hint of every import refusal
+IMPORT_HINT = "vnet refuses what it cannot reproduce rather than dropping it"
+
+#: :meth:`Driver.claims`: not this kind's network; this kind's by libvirt's XML alone; this
+#: kind's by vnet's own metadata (which wins: it says what vnet rendered)
+NOT_MINE, BY_XML, BY_METADATA = 0, 1, 2
+
+
+def prune(d: dict[str, Any]) -> dict[str, Any]:
+    """``d`` without ``None`` values and empty lists/tuples (dicts are kept as given)."""
+    return {k: v for k, v in d.items() if v is not None and v != [] and v != ()}
+
+
+@dataclass
+class ImportedEntry:
+    """A topology entry being built from a libvirt network: the keys in order, and for each
+    the XML it came from (named when the entry is refused)."""
+
+    entry: dict[str, Any] = field(default_factory=dict)
+    where: dict[str, str] = field(default_factory=dict)
+
+    def put(self, key: str, value: Any, path: str) -> None:
+        self.entry[key] = value
+        self.where[key] = path
 
 
 class Driver:
@@ -42,14 +76,116 @@ class Driver:
     hints: ClassVar[dict[str, str]] = {}
     #: can guests of this kind take a NIC ``vlan``?
     nic_vlan: ClassVar[bool] = False
+    #: does libvirt apply a NIC's ``vlan`` on a plain Linux bridge port (libvirt >= 11.0)?
+    nic_vlan_on_linux_bridge: ClassVar[bool] = False
+    #: do this kind's NICs sit on a Linux bridge port (port isolation, hairpin)?
+    bridge_ports: ClassVar[bool] = True
+    #: does a NIC of this kind get a whole SR-IOV VF (spoofchk, trust)?
+    nic_vf: ClassVar[bool] = False
 
     def key_hint(self, key: str) -> str:
         hint = self.hints.get(key)
         return f"{hint}; " if hint else ""
 
-    # ---- checks (called by the loader) -------------------------------------------
-    def check(self, net: NetworkSpec) -> None:
-        """Kind-specific rules; raise :class:`InputError`."""
+    # ---- validation (asked by libvirt_vnet.topology) ------------------------------
+    def validate(self, net: NetworkSpec) -> None:
+        """Kind-specific rules of a network entry; raise :class:`InputError`."""
+
+    def validate_nic(self, vm_name: str, host: str, nic: NicSpec, net: NetworkSpec) -> None:
+        """The rules of one NIC on a network of this kind, first failure raised: the rules
+        every kind shares (host, attach, portgroup, VF, floor, port isolation, virtual
+        port, VLAN), then :meth:`nic_rules`, then :meth:`address_rules`.  (Rules across
+        NICs — a MAC, an address or a VF given twice — are :mod:`libvirt_vnet.topology`'s.)"""
+        if not net.on_host(host):
+            raise InputError(
+                f"network {net.name!r} does not exist on host {host!r} (it is on "
+                f"{', '.join(net.hosts)})", path=f"{nic.path}.network",
+                hint=f"add {host} to networks.{net.name}.hosts, or move the VM")
+        attach = nic.attach or self.attach[0]
+        if attach not in self.attach:
+            raise InputError(f"a {net.kind} network cannot be attached as {attach!r}",
+                             path=f"{nic.path}.attach", hint=f"use one of: {', '.join(self.attach)}")
+        if nic.portgroup and nic.portgroup not in {p.name for p in net.portgroups}:
+            raise InputError(f"network {net.name!r} has no portgroup {nic.portgroup!r}",
+                             path=f"{nic.path}.portgroup",
+                             hint=f"portgroups: {', '.join(p.name for p in net.portgroups) or '(none)'}")
+        if nic.portgroup and attach != "network":
+            raise InputError("portgroups are chosen through the libvirt network",
+                             path=f"{nic.path}.portgroup", hint="use attach: network")
+        if nic.vf is not None and attach != "hostdev":
+            raise InputError("vf names the VF of attach: hostdev", path=f"{nic.path}.vf",
+                             hint="add attach: hostdev, or drop vf to take any VF of the pool")
+        floor = nic.bandwidth.inbound.floor if nic.bandwidth and nic.bandwidth.inbound else None
+        if floor is not None:
+            net_in = net.bandwidth.inbound if net.bandwidth else None
+            if attach != "network" or not self.l3:
+                raise InputError("an inbound floor works only for NICs attached to a libvirt "
+                                 "network with its own bridge (nat, route, open, isolated)",
+                                 path=f"{nic.path}.bandwidth.inbound.floor")
+            if net_in is None or net_in.average is None:
+                raise InputError(f"a floor needs network {net.name!r} to set bandwidth.inbound.average",
+                                 path=f"{nic.path}.bandwidth.inbound.floor",
+                                 hint="the floors of all NICs share the network's inbound average")
+        if nic.port_isolated is not None and attach in ("direct", "hostdev"):
+            raise InputError("port isolation is a bridge-port setting; this NIC has no bridge port",
+                             path=f"{nic.path}.port_isolated",
+                             hint="use macvtap mode private to keep direct guests apart")
+        if nic.port_isolated is not None and not self.bridge_ports:
+            raise InputError(f"a NIC of a {net.kind} network has no Linux bridge port to isolate",
+                             path=f"{nic.path}.port_isolated")
+        if nic.virtualport is not None and nic.virtualport.type is None and attach != "network":
+            raise InputError("a virtualport outside a libvirt network needs its type",
+                             path=f"{nic.path}.virtualport.type")
+        if nic.spoofchk is not None and not self.nic_vf:
+            raise InputError("spoofchk is a setting of SR-IOV VFs", path=f"{nic.path}.spoofchk")
+        if nic.vlan is not None and not self.nic_vlan:
+            raise InputError(f"a NIC on a {net.kind} network cannot carry its own VLAN tag",
+                             path=f"{nic.path}.vlan",
+                             hint="VLANs per NIC work on openvswitch, hostdev, macvtap and bridge "
+                             "(libvirt >= 11.0) networks; or use a vlan-bridge network per VLAN")
+        self.nic_rules(nic, net, attach)
+        self.address_rules(vm_name, nic, net)
+
+    def nic_rules(self, nic: NicSpec, net: NetworkSpec, attach: str) -> None:
+        """This kind's own NIC rules (after the shared ones); by default no access switch."""
+        if nic.access is not None:
+            raise InputError("access picks an access switch of a two-tier network",
+                             path=f"{nic.path}.access")
+
+    def address_rules(self, vm_name: str, nic: NicSpec, net: NetworkSpec) -> None:
+        """A NIC's reserved addresses: only kinds whose DHCP libvirt runs take them."""
+        for key in ("ip", "ip6"):
+            if getattr(nic, key) is not None:
+                raise InputError(
+                    f"vnet reserves addresses only where libvirt runs DHCP; a {net.kind} network's "
+                    "addresses come from the real network's DHCP server or the guest",
+                    path=f"{nic.path}.{key}",
+                    hint="configure the address on that DHCP server or in the guest, and drop it here")
+
+    def pool_size(self, net: NetworkSpec, host: HostSpec) -> Optional[int]:
+        """How many guests the network can take on ``host`` when each gets a whole device
+        (a VF, a passthrough uplink), if known; ``None``: no such limit."""
+        return None
+
+    def host_nic_problems(self, net: NetworkSpec, host: HostSpec, nics: list[NicSpec]) -> list[InputError]:
+        """Rules over all NICs of this network on one host: by default, the pool's size."""
+        size = self.pool_size(net, host)
+        if size is not None and len(nics) > size:
+            return [InputError(
+                f"network {net.name!r} gives each guest a whole device, but host "
+                f"{host.name!r} has {len(nics)} NICs on it and the pool has {size}",
+                path=nics[size].path, hint="add devices to the pool, or move NICs elsewhere")]
+        return []
+
+    def existing_bridge(self, net: NetworkSpec) -> Optional[str]:
+        """The host bridge this network's guests join that neither vnet nor libvirt creates
+        (the admin's, Open vSwitch's): several networks may share it."""
+        return None
+
+    def vlan_segment(self, net: NetworkSpec) -> Optional[tuple[str, int]]:
+        """``(uplink, VLAN id)`` when the network is one VLAN of an uplink: one VLAN is one
+        broadcast domain, so two networks of a host cannot both be it."""
+        return None
 
     # ---- naming ---------------------------------------------------------------
     def bridge_names(self, net: NetworkSpec) -> tuple[str, ...]:
@@ -83,6 +219,55 @@ class Driver:
                     topo: Topology) -> tuple[HostObject, ...]:
         """Host objects one NIC needs (the network's own, plus per-NIC ones)."""
         return self.host_objects(net, topo, vm.host)
+
+    # ---- import: a libvirt network back to a topology entry ------------------------
+    def claims(self, net: NetworkDef) -> int:
+        """Whether this kind maps ``net``: :data:`NOT_MINE`, :data:`BY_XML` or
+        :data:`BY_METADATA`; may raise :class:`ImportRefused` when the network looks like
+        this kind's but cannot be (the kind with the strongest claim imports it)."""
+        return NOT_MINE
+
+    def import_forward(self, net: NetworkDef, out: ImportedEntry) -> None:
+        """``<forward>``: by default a network that forwards to a bridge, with nothing else."""
+        fwd = net.forward
+        if fwd is None:
+            return
+        extra: tuple[tuple[str, object], ...] = (
+            ("dev", fwd.dev), ("interface", fwd.interfaces), ("pf", fwd.pf),
+            ("address", fwd.addresses), ("nat", fwd.nat), ("driver", fwd.driver_model or fwd.driver_name),
+            ("managed", fwd.managed))
+        for what, value in extra:
+            if value is not None and value != ():
+                raise ImportRefused(f"{what} cannot be used on a {self.kind} network",
+                                    path=f"/network/forward/{what}", hint=IMPORT_HINT)
+
+    def import_bridge(self, net: NetworkDef, out: ImportedEntry) -> None:
+        """``<bridge>`` and ``<mac>``: by default a bridge that libvirt does not create."""
+        if net.mac is not None:
+            raise ImportRefused(
+                f"<mac> on a {self.kind} network: only bridges libvirt creates take a MAC",
+                path="/network/mac", hint=IMPORT_HINT)
+        b = net.bridge
+        if b is None:
+            return
+        fixed: tuple[tuple[str, object], ...] = (("stp", b.stp), ("delay", b.delay), ("zone", b.zone))
+        for attr, setting in fixed:
+            if setting is not None:
+                raise ImportRefused(
+                    f"bridge {attr} only applies to bridges libvirt creates (nat, route, "
+                    f"open, isolated), not to a {self.kind} network",
+                    path=f"/network/bridge/@{attr}", hint=IMPORT_HINT)
+        bd = prune({"name": b.name, "mac_table_manager": b.mac_table_manager})
+        if bd:
+            out.put("bridge", bd, "/network/bridge")
+
+    def implied_virtualport(self, vp: VirtualPortDef) -> bool:
+        """Whether this kind renders ``vp`` by itself (then the entry need not say it)."""
+        return False
+
+    def import_host_objects(self, net: NetworkDef, out: ImportedEntry) -> None:
+        """Settings only vnet's metadata records (not libvirt's XML) that this kind can
+        still say; the rest of the metadata is derived from the topology afresh."""
 
     # ---- shared building blocks ------------------------------------------------
     def meta(self, net: NetworkSpec, topo: Topology, host: str) -> NetworkMeta:

@@ -4,11 +4,23 @@ hooks add what libvirt does not (trust, spoof checking, link state)."""
 
 from __future__ import annotations
 
-from ..errors import InputError
+from typing import Optional
+
+from ..errors import ImportRefused, InputError
 from ..model.libvirt import ForwardDef, ForwardMode, InterfaceDef, NetworkDef
 from ..model.plumbing import HostObject, VfConfig
-from ..model.topology import NetworkSpec, NicSpec, Topology, VmSpec
-from .base import SEGMENT_KEYS, Driver, effective_portgroup, first_set, single_vlan
+from ..model.topology import HostSpec, NetworkSpec, NicSpec, Topology, VmSpec
+from .base import (
+    BY_XML,
+    IMPORT_HINT,
+    NOT_MINE,
+    SEGMENT_KEYS,
+    Driver,
+    ImportedEntry,
+    effective_portgroup,
+    first_set,
+    single_vlan,
+)
 
 
 class HostdevDriver(Driver):
@@ -18,8 +30,10 @@ class HostdevDriver(Driver):
                            "trust_guest_rx_filters"}
     attach = ("network", "hostdev")
     nic_vlan = True
+    nic_vf = True
+    bridge_ports = False
 
-    def check(self, net: NetworkSpec) -> None:
+    def validate(self, net: NetworkSpec) -> None:
         if bool(net.pf) == bool(net.vfs):
             raise InputError("a hostdev network needs either pf (the SR-IOV NIC) or vfs "
                              "(explicit VF PCI addresses)", path=net.path, hint="pf: enp3s0f0")
@@ -34,6 +48,46 @@ class HostdevDriver(Driver):
             if pg.virtualport is not None or pg.bandwidth is not None:
                 raise InputError("VF portgroups carry only a VLAN and trust",
                                  path=f"{net.path}.portgroups.{pg.name}")
+
+    def nic_rules(self, nic: NicSpec, net: NetworkSpec, attach: str) -> None:
+        super().nic_rules(nic, net, attach)
+        if nic.vf is not None and net.vfs and nic.vf not in net.vfs:
+            raise InputError(f"VF {nic.vf} is not in the pool of network {net.name!r}",
+                             path=f"{nic.path}.vf")
+        if nic.model != "virtio":
+            raise InputError("a VF passed through has no emulated model", path=f"{nic.path}.model")
+        for key in ("mtu", "bandwidth", "virtualport"):
+            if getattr(nic, key) is not None:
+                raise InputError(f"a VF passed through to the guest takes no {key}: the host "
+                                 "never sees its traffic", path=f"{nic.path}.{key}")
+
+    def pool_size(self, net: NetworkSpec, host: HostSpec) -> Optional[int]:
+        if net.vfs:
+            return len(net.vfs)
+        return next((p.vfs for p in host.sriov if p.name == net.pf), None)
+
+    def claims(self, net: NetworkDef) -> int:
+        return BY_XML if net.forward is not None and net.forward.mode is ForwardMode.HOSTDEV else NOT_MINE
+
+    def import_forward(self, net: NetworkDef, out: ImportedEntry) -> None:
+        fwd = net.forward
+        assert fwd is not None
+        fpath = "/network/forward"
+        if fwd.dev or fwd.interfaces:
+            raise ImportRefused("a hostdev pool is a <pf> or PCI <address>es, not "
+                                "network interfaces", path=f"{fpath}/interface", hint=IMPORT_HINT)
+        if fwd.nat is not None:
+            raise ImportRefused("<nat> is only for forward mode nat", path=f"{fpath}/nat")
+        if fwd.pf:
+            out.put("pf", fwd.pf, f"{fpath}/pf")
+        if fwd.addresses:
+            out.put("vfs", [str(a) for a in fwd.addresses], f"{fpath}/address")
+        # libvirt formats an absent managed as managed='no'; the driver's default is yes
+        out.put("managed", bool(fwd.managed), f"{fpath}/@managed")
+        if fwd.driver_model:
+            out.put("driver_model", fwd.driver_model, f"{fpath}/driver/@model")
+        if fwd.driver_name:
+            out.put("driver_name", fwd.driver_name, f"{fpath}/driver/@name")
 
     def networks(self, net: NetworkSpec, topo: Topology, host: str) -> tuple[NetworkDef, ...]:
         fwd = ForwardDef(mode=ForwardMode.HOSTDEV, pf=net.pf, addresses=net.vfs,

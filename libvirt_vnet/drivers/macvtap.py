@@ -11,16 +11,29 @@ or ``type='direct'`` interfaces straight on the uplink.  Host side, optional: a 
 from __future__ import annotations
 
 import dataclasses
+from typing import Any, Optional
 
-from ..errors import InputError
+from ..errors import ImportRefused, InputError
 from ..model import names
 from ..model.derived import nics_by_network
 from ..model.libvirt import ForwardDef, ForwardMode, InterfaceDef, NetworkDef, VirtualPortType
 from ..model.plumbing import HostObject, MacvlanShim
-from ..model.topology import NetworkSpec, NicSpec, Topology, VmSpec
-from .base import SEGMENT_KEYS, Driver, effective_portgroup, first_set, nic_interface
+from ..model.topology import HostSpec, NetworkSpec, NicSpec, Topology, VmSpec
+from .base import (
+    BY_XML,
+    IMPORT_HINT,
+    NOT_MINE,
+    SEGMENT_KEYS,
+    Driver,
+    ImportedEntry,
+    effective_portgroup,
+    first_set,
+    nic_interface,
+)
 
 MODES = ("vepa", "bridge", "private", "passthrough")
+#: forward modes only this kind has (mode bridge with an interface pool is this kind's too)
+_IMPORTED_MODES = {ForwardMode.PRIVATE: "private", ForwardMode.VEPA: "vepa", ForwardMode.PASSTHROUGH: "passthrough"}
 
 
 class MacvtapDriver(Driver):
@@ -32,8 +45,9 @@ class MacvtapDriver(Driver):
              "pools: use kind hostdev, or pf: for a macvtap pool of the PF's VFs"}
     attach = ("network", "direct")
     nic_vlan = True
+    bridge_ports = False
 
-    def check(self, net: NetworkSpec) -> None:
+    def validate(self, net: NetworkSpec) -> None:
         if net.mode not in MODES:
             raise InputError(f"mode must be one of {', '.join(MODES)}; got {net.mode!r}",
                              path=f"{net.path}.mode",
@@ -77,6 +91,31 @@ class MacvtapDriver(Driver):
                     f"libvirt shapes traffic only on bridges, not in a {net.mode} macvtap pool",
                     path=f"{net.path}.portgroups.{pg.name}.bandwidth")
 
+    def nic_rules(self, nic: NicSpec, net: NetworkSpec, attach: str) -> None:
+        super().nic_rules(nic, net, attach)
+        if nic.vlan is not None and net.mode != "passthrough":
+            raise InputError("libvirt applies VLAN tags to macvtap devices only in passthrough mode",
+                             path=f"{nic.path}.vlan")
+
+    def pool_size(self, net: NetworkSpec, host: HostSpec) -> Optional[int]:
+        if net.mode != "passthrough":
+            return None
+        if not net.pf:
+            return len(net.uplinks) or 1
+        return next((p.vfs for p in host.sriov if p.name == net.pf), None)
+
+    def host_nic_problems(self, net: NetworkSpec, host: HostSpec, nics: list[NicSpec]) -> list[InputError]:
+        problems = super().host_nic_problems(net, host, nics)
+        if net.mode == "passthrough":
+            ways = {nic.attach or "network" for nic in nics}
+            if {"network", "direct"} <= ways:  # another attach is refused where NICs are checked
+                problems.append(InputError(
+                    "in passthrough mode libvirt hands pool devices to network NICs without "
+                    "knowing about direct ones: attach all NICs of this pool the same way",
+                    path=next(n.path for n in nics if (n.attach or "network") == "direct"),
+                    hint="attach: network everywhere lets libvirt pick free devices"))
+        return problems
+
     def pool(self, net: NetworkSpec) -> tuple[str, ...]:
         return (net.uplink,) if net.uplink else net.uplinks
 
@@ -97,6 +136,65 @@ class MacvtapDriver(Driver):
             trust_guest_rx_filters=net.trust_guest_rx_filters, metadata=net.metadata,
             vnet_metadata=self.meta(net, topo, host),
         ),)
+
+    # ---- import
+    def claims(self, net: NetworkDef) -> int:
+        fwd = net.forward
+        if fwd is None:
+            return NOT_MINE
+        if fwd.mode in _IMPORTED_MODES:
+            return BY_XML
+        if fwd.mode is not ForwardMode.BRIDGE or not (fwd.interfaces or fwd.dev) or (
+                net.virtualport is not None and net.virtualport.type is VirtualPortType.OPENVSWITCH):
+            return NOT_MINE
+        if net.bridge is not None and net.bridge.name:
+            raise ImportRefused(
+                "a forward mode='bridge' network with both a bridge name and forward "
+                "interfaces", path="/network/forward",
+                hint="libvirt uses one or the other; keep the one you mean")
+        return BY_XML
+
+    def import_forward(self, net: NetworkDef, out: ImportedEntry) -> None:
+        fwd = net.forward
+        assert fwd is not None
+        fpath = "/network/forward"
+        if fwd.nat is not None:
+            raise ImportRefused("<nat> is only for forward mode nat", path=f"{fpath}/nat")
+        if fwd.managed is not None:
+            raise ImportRefused(
+                f"managed applies to hostdev pools; libvirt ignores it in forward mode "
+                f"{fwd.mode.value}", path=f"{fpath}/@managed", hint=IMPORT_HINT)
+        if fwd.driver_model or fwd.driver_name:
+            raise ImportRefused(f"<driver> applies to hostdev pools, not forward "
+                                f"mode {fwd.mode.value}", path=f"{fpath}/driver")
+        out.put("mode", _IMPORTED_MODES.get(fwd.mode, "bridge"), f"{fpath}/@mode")
+        pool = list(fwd.interfaces)
+        if fwd.dev:
+            if pool and pool[0] != fwd.dev:
+                raise ImportRefused(
+                    f"<forward dev='{fwd.dev}'> does not match the first <interface> "
+                    f"{pool[0]!r}", path=f"{fpath}/@dev",
+                    hint="libvirt requires them to match")
+            if not pool:
+                pool = [fwd.dev]
+        if len(pool) == 1:
+            out.put("uplink", pool[0], f"{fpath}/interface")
+        elif pool:
+            out.put("uplinks", pool, f"{fpath}/interface")
+        if fwd.pf:
+            out.put("pf", fwd.pf, f"{fpath}/pf")
+        if fwd.addresses:
+            out.put("vfs", [str(a) for a in fwd.addresses], f"{fpath}/address")
+
+    def import_host_objects(self, net: NetworkDef, out: ImportedEntry) -> None:
+        """The host shim, which only vnet's metadata records."""
+        meta = net.vnet_metadata
+        shims = [o for o in meta.objects if isinstance(o, MacvlanShim)] if meta is not None else []
+        if len(shims) == 1:
+            shim: dict[str, Any] = {"name": shims[0].name}
+            if shims[0].address:
+                shim["address"] = shims[0].address
+            out.put("shim", shim, "/network/metadata/vnet:network")
 
     def other_interface(self, attach: str, nic: NicSpec, mac: str, vm: VmSpec,
                         net: NetworkSpec, topo: Topology) -> InterfaceDef:

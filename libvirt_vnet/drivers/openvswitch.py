@@ -5,11 +5,12 @@ XML only: vnet does not manage OVS itself."""
 from __future__ import annotations
 
 import dataclasses
+from typing import Optional
 
 from ..errors import InputError
-from ..model.libvirt import InterfaceDef, NetworkDef, VirtualPortDef, VirtualPortType
+from ..model.libvirt import ForwardMode, InterfaceDef, NetworkDef, VirtualPortDef, VirtualPortType
 from ..model.topology import NetworkSpec, NicSpec, Topology, VmSpec
-from .base import SEGMENT_KEYS, Driver, bridge_network, nic_interface, refuse_bridge_settings
+from .base import BY_XML, NOT_MINE, SEGMENT_KEYS, Driver, bridge_network, nic_interface, refuse_bridge_settings
 
 
 class OpenvswitchDriver(Driver):
@@ -18,9 +19,10 @@ class OpenvswitchDriver(Driver):
     keys = SEGMENT_KEYS | {"bridge", "vlan", "virtualport", "portgroups", "bandwidth"}
     attach = ("network", "bridge")
     nic_vlan = True
+    bridge_ports = False
     hints = {"mtu": "set the MTU on the OVS bridge (ovs-vsctl), or per NIC with nics[].mtu"}
 
-    def check(self, net: NetworkSpec) -> None:
+    def validate(self, net: NetworkSpec) -> None:
         if net.bridge is None or not net.bridge.name:
             raise InputError("an openvswitch network needs the OVS bridge's name",
                              path=f"{net.path}.bridge", hint="bridge: ovsbr0 (see ovs-vsctl list-br)")
@@ -32,6 +34,18 @@ class OpenvswitchDriver(Driver):
         if vp is not None and vp.type not in (None, VirtualPortType.OPENVSWITCH):
             raise InputError("an openvswitch network's virtualport is of type openvswitch",
                              path=f"{net.path}.virtualport.type")
+
+    def claims(self, net: NetworkDef) -> int:
+        fwd, vp = net.forward, net.virtualport
+        return BY_XML if fwd is not None and fwd.mode is ForwardMode.BRIDGE and vp is not None \
+            and vp.type is VirtualPortType.OPENVSWITCH else NOT_MINE
+
+    def implied_virtualport(self, vp: VirtualPortDef) -> bool:
+        """The driver always writes ``<virtualport type='openvswitch'/>``."""
+        return vp == VirtualPortDef(type=VirtualPortType.OPENVSWITCH)
+
+    def existing_bridge(self, net: NetworkSpec) -> Optional[str]:
+        return net.bridge.name if net.bridge else None
 
     def virtualport(self, net: NetworkSpec) -> VirtualPortDef:
         vp = net.virtualport or VirtualPortDef()

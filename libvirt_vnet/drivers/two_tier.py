@@ -19,7 +19,7 @@ from ..model.libvirt import ForwardDef, ForwardMode, InterfaceDef, NetworkDef
 from ..model.plumbing import HostBridge, HostObject, NetworkMeta, VethLink
 from ..model.topology import AccessSwitch, NetworkSpec, NicSpec, Topology, VmSpec
 from ._l3 import L3_KEYS, L3Driver
-from .base import bridge_network, libvirt_bridge_name, nic_interface, port_flags
+from .base import NOT_MINE, bridge_network, libvirt_bridge_name, nic_interface, port_flags
 
 _MODES = {"nat": ForwardMode.NAT, "route": ForwardMode.ROUTE, "open": ForwardMode.OPEN,
           "isolated": None}
@@ -35,8 +35,8 @@ class TwoTierDriver(L3Driver):
     vnet_bridge_hint = ("set it on the access switches' bridges (access.<switch>.bridge), "
                         "which vnet creates; the aggregation bridge is libvirt's")
 
-    def check(self, net: NetworkSpec) -> None:
-        super().check(net)
+    def validate(self, net: NetworkSpec) -> None:
+        super().validate(net)
         upstream = net.upstream or "nat"
         if upstream not in _MODES:
             raise InputError(f"upstream must be one of {', '.join(_MODES)}; got {upstream!r}",
@@ -54,6 +54,15 @@ class TwoTierDriver(L3Driver):
                 raise InputError("access bridges are vnet's: only name, mac, stp, delay, "
                                  "dummy_tap, group_fwd_mask and multicast_snooping apply",
                                  path=f"{sw.path}.bridge")
+
+    def claims(self, net: NetworkDef) -> int:
+        return NOT_MINE  # imported per libvirt network: the aggregation one as its forward mode says
+
+    def nic_rules(self, nic: NicSpec, net: NetworkSpec, attach: str) -> None:
+        if nic.access is not None and nic.access not in {a.name for a in net.access}:
+            raise InputError(f"network {net.name!r} has no access switch {nic.access!r}",
+                             path=f"{nic.path}.access",
+                             hint=f"access switches: {', '.join(a.name for a in net.access)}")
 
     def needs_ip(self, net: NetworkSpec) -> bool:
         return (net.upstream or "nat") in ("nat", "route", "open")

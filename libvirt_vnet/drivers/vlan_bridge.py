@@ -7,14 +7,19 @@ Host side (built by vnet's hooks/plumbing, since libvirt does not): VLAN device
 
 from __future__ import annotations
 
+from typing import Any, Optional
+
 from ..errors import InputError
 from ..model import names
-from ..model.libvirt import InterfaceDef, NetworkDef
-from ..model.plumbing import BridgeUplink, HostBridge, HostObject, VlanDevice
-from ..model.topology import NetworkSpec, NicSpec, Topology, VmSpec
+from ..model.libvirt import ForwardMode, InterfaceDef, NetworkDef
+from ..model.plumbing import BridgeUplink, HostBridge, HostObject, PortFlags, VlanDevice
+from ..model.topology import GROUP_FWD_RESTRICTED, LIBVIRT_PICKS, NetworkSpec, NicSpec, Topology, VmSpec
 from .base import (
+    BY_METADATA,
+    NOT_MINE,
     SEGMENT_KEYS,
     Driver,
+    ImportedEntry,
     bridge_network,
     nic_interface,
     pinned_mac,
@@ -30,7 +35,7 @@ class VlanBridgeDriver(Driver):
                            "portgroups", "port_isolated", "trust_guest_rx_filters", "hairpin"}
     attach = ("network", "bridge")
 
-    def check(self, net: NetworkSpec) -> None:
+    def validate(self, net: NetworkSpec) -> None:
         if not net.uplink:
             raise InputError("a vlan-bridge network needs the uplink that carries the VLAN",
                              path=f"{net.path}.uplink", hint="uplink: eth0")
@@ -51,6 +56,9 @@ class VlanBridgeDriver(Driver):
                     f"portgroup {pg.name!r}: the VLAN is fixed by the VLAN device; a "
                     "portgroup here can only carry bandwidth or trust settings",
                     path=f"{net.path}.portgroups.{pg.name}")
+
+    def vlan_segment(self, net: NetworkSpec) -> Optional[tuple[str, int]]:
+        return (net.uplink, self.vid(net)) if net.uplink and net.vlan else None
 
     def vid(self, net: NetworkSpec) -> int:
         assert net.vlan is not None
@@ -88,6 +96,66 @@ class VlanBridgeDriver(Driver):
     def networks(self, net: NetworkSpec, topo: Topology, host: str) -> tuple[NetworkDef, ...]:
         return (bridge_network(net, topo, host, self, self.bridge_name(net)),)
 
+    # ---- import: what vnet rendered, from its metadata (libvirt's XML alone looks like kind bridge)
+    def claims(self, net: NetworkDef) -> int:
+        return BY_METADATA if _keys_from_meta(net) is not None else NOT_MINE
+
+    def import_bridge(self, net: NetworkDef, out: ImportedEntry) -> None:
+        for key, value in (_keys_from_meta(net) or {}).items():
+            out.put(key, value, "/network/metadata/vnet:network")
+
     def other_interface(self, attach: str, nic: NicSpec, mac: str, vm: VmSpec,
                         net: NetworkSpec, topo: Topology) -> InterfaceDef:
         return nic_interface(nic, "bridge", mac, source_bridge=self.bridge_name(net))
+
+
+def _keys_from_meta(net: NetworkDef) -> Optional[dict[str, Any]]:
+    """The vlan-bridge keys rebuilt from vnet's own metadata, or ``None`` when the
+    metadata does not describe this network exactly (then the forward mode decides)."""
+    meta = net.vnet_metadata
+    if meta is None or meta.kind != "vlan-bridge":
+        return None
+    fwd = net.forward
+    if fwd is None or fwd.mode is not ForwardMode.BRIDGE or fwd.dev or fwd.interfaces \
+            or fwd.pf or fwd.addresses or fwd.nat or fwd.managed is not None \
+            or fwd.driver_model or fwd.driver_name or net.bridge is None or not net.bridge.name \
+            or net.vlan is not None or net.virtualport is not None:
+        return None
+    if net.bridge.stp is not None or net.bridge.delay is not None or net.bridge.zone \
+            or net.bridge.mac_table_manager or net.mac is not None:
+        return None
+    devs = [o for o in meta.objects if isinstance(o, VlanDevice)]
+    bridges = [o for o in meta.objects if isinstance(o, HostBridge)]
+    links = [o for o in meta.objects if isinstance(o, BridgeUplink)]
+    flags = [o for o in meta.objects if isinstance(o, PortFlags)]
+    if len(devs) != 1 or len(bridges) != 1 or len(links) != 1 or len(flags) > 1:
+        return None
+    if len(meta.objects) != 3 + len(flags):
+        return None
+    dev, br, link = devs[0], bridges[0], links[0]
+    if br.name != net.bridge.name or link.device != dev.name or link.bridge != br.name:
+        return None
+    if dev.mtu != net.mtu or br.mtu != net.mtu:
+        return None
+    flag = flags[0] if flags else None
+    if flag is not None and (flag.bridge != br.name or flag.isolated is not None
+                             or flag.learning is not None or flag.hairpin is None):
+        return None
+    bridge: dict[str, Any] = {"name": br.name, "mac": br.mac or LIBVIRT_PICKS,
+                              "stp": br.stp, "delay": br.delay}
+    if br.dummy_tap is not None:
+        if br.dummy_tap != names.dummy_tap_name(br.name):
+            return None
+        bridge["dummy_tap"] = True
+    if br.group_fwd_mask is not None:
+        if not 0 <= br.group_fwd_mask <= 0xFFFF or br.group_fwd_mask & GROUP_FWD_RESTRICTED:
+            return None  # not a mask vnet renders: not vnet's description of this network
+        bridge["group_fwd_mask"] = br.group_fwd_mask
+    if br.multicast_snooping is not None:
+        bridge["multicast_snooping"] = br.multicast_snooping
+    out: dict[str, Any] = {"uplink": dev.parent, "vlan": dev.vid, "bridge": bridge}
+    if dev.name != names.vlan_device_name(dev.parent, dev.vid):
+        out["vlan_device"] = dev.name
+    if flag is not None:
+        out["hairpin"] = flag.hairpin
+    return out

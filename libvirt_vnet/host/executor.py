@@ -124,7 +124,7 @@ def evaluate(actions: Sequence[Action], snap: Snapshot) -> list[Verdict]:
     errors: list[VnetError] = []
     for act in actions:
         try:
-            v = act.check(snap, planned)
+            v = act.assess(snap, planned)
         except ConflictError as exc:
             if act.origin:
                 exc.path = f"{act.origin} → {exc.path}" if exc.path else act.origin
@@ -392,7 +392,7 @@ def _release(ledger: Ledger, holder: str, keys: Sequence[str],
 
 
 def _verify(kernel: Kernel, actions: Sequence[Action], timeout: float) -> None:
-    """Netlink is asynchronous: poll until every applied action checks satisfied, or fail.
+    """Netlink is asynchronous: poll until every applied action assesses as satisfied, or fail.
     sysfs answers for most objects, cheaply; netlink when it cannot tell."""
     deadline = time.monotonic() + timeout
     delay = 0.005
@@ -403,7 +403,7 @@ def _verify(kernel: Kernel, actions: Sequence[Action], timeout: float) -> None:
             verdicts = []
             for act in actions:
                 try:
-                    verdicts.append(act.check(snap, Planned()))
+                    verdicts.append(act.assess(snap, Planned()))
                 except ConflictError as exc:
                     verdicts.append(Verdict("!", exc.message))
         missing = [f"{a.describe()} [{v.detail or v.sign}]" for a, v in zip(actions, verdicts) if v.sign != "="]
@@ -441,7 +441,7 @@ def _sysfs_verdicts(actions: Sequence[Action]) -> Optional[list[Verdict]]:
     if snap is None:
         return None
     try:
-        verdicts = [a.check(snap, Planned()) for a in actions]
+        verdicts = [a.assess(snap, Planned()) for a in actions]
     except ConflictError:
         return None  # let netlink confirm it, with its full view
     return None if any(v.sign == "?" for v in verdicts) else verdicts

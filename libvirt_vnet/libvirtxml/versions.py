@@ -82,15 +82,15 @@ NETWORK_FEATURES = (
     Feature("<vlan> on a plain Linux bridge network", V(11, 0), _linux_bridge_vlan),
 )
 
-#: (feature, since, used by (interface, kind of its topology network))
-INTERFACE_FEATURES: tuple[tuple[str, LibvirtVersion, Callable[[InterfaceDef, str], bool]], ...] = (
-    ("<port isolated> on an interface", V(6, 1), lambda i, k: i.port_isolated is not None),
-    ("<mtu> on an interface", V(3, 1), lambda i, k: i.mtu is not None),
+#: (feature, since, used by (interface, whether its libvirt network puts the NIC's VLAN on a
+#: plain Linux bridge port))
+INTERFACE_FEATURES: tuple[tuple[str, LibvirtVersion, Callable[[InterfaceDef, bool], bool]], ...] = (
+    ("<port isolated> on an interface", V(6, 1), lambda i, lb: i.port_isolated is not None),
+    ("<mtu> on an interface", V(3, 1), lambda i, lb: i.mtu is not None),
     # a VLAN tag on a guest port of a plain Linux bridge, named directly or through a
     # bridge-kind libvirt network (Open vSwitch ports carry a virtualport)
     ("<vlan> on a Linux bridge interface", V(11, 0),
-     lambda i, k: i.vlan is not None and i.virtualport is None
-     and (i.type == "bridge" or k == "bridge")),
+     lambda i, lb: i.vlan is not None and i.virtualport is None and (i.type == "bridge" or lb)),
 )
 
 
@@ -109,9 +109,10 @@ def check_network(net: NetworkDef, target: LibvirtVersion, path: str) -> None:
         raise ErrorList.of(list(found))
 
 
-def check_interface(iface: InterfaceDef, kind: str, target: LibvirtVersion, path: str) -> None:
-    """Refuse (all at once) what a NIC on a network of ``kind`` uses beyond ``target``."""
+def check_interface(iface: InterfaceDef, linux_bridge_vlan: bool, target: LibvirtVersion, path: str) -> None:
+    """Refuse (all at once) what a NIC uses beyond ``target``; ``linux_bridge_vlan``: its
+    network applies a NIC's VLAN on a plain Linux bridge port (a ``bridge`` kind network)."""
     found = [_refuse("this NIC", name, since, target, path)
-             for name, since, used in INTERFACE_FEATURES if target < since and used(iface, kind)]
+             for name, since, used in INTERFACE_FEATURES if target < since and used(iface, linux_bridge_vlan)]
     if found:
         raise ErrorList.of(list(found))

@@ -2,8 +2,8 @@
 
 These dataclasses map one-to-one onto libvirt's network XML (formatnetwork) and domain
 ``<interface>`` XML (formatdomain).  Each class names the element it maps to.  Nothing
-here decides defaults or checks input: drivers decide, :mod:`libvirt_vnet.topology`
-checks, and :mod:`libvirt_vnet.libvirtxml` formats and parses.  Field values use
+here decides defaults or validates input: drivers decide, :mod:`libvirt_vnet.topology`
+validates, and :mod:`libvirt_vnet.libvirtxml` formats and parses.  Field values use
 libvirt's own words.  ``None`` always means "attribute absent: libvirt's default applies".
 """
 

@@ -15,7 +15,7 @@ from typing import Any, Callable, Optional, TypeVar, Union
 
 from ..errors import ErrorList, InputError, VnetError
 from ..model.topology import HostSpec, NetworkSpec, Topology, VmSpec
-from .consistency import check_topology
+from .consistency import validate_together
 from .entries import load_host, load_network, load_vm
 from .reader import Doc, as_str
 
@@ -73,7 +73,7 @@ def load(data: Any, source: str = "<topology>") -> Topology:
         raise ErrorList.of(errors)
     topo = Topology(name=name, hosts=tuple(hosts), networks=tuple(networks), vms=tuple(vms),
                     source=source)
-    problems = check_topology(topo)
+    problems = validate_together(topo)
     if problems:
         raise ErrorList.of(problems)
     return topo

@@ -16,7 +16,6 @@ from ..errors import ErrorList, InputError, VnetError
 from ..model.libvirt import DomainNameDef
 from ..model.topology import AccessSwitch, BridgeSpec, HostSpec, NetworkSpec, NicSpec, ShimSpec, SriovPf, VmSpec
 from .parts import (
-    check_ips,
     load_bandwidth,
     load_bridge,
     load_dns,
@@ -27,6 +26,7 @@ from .parts import (
     load_routes,
     load_virtualport,
     load_vlan,
+    validate_ips,
 )
 from .reader import (
     Doc,
@@ -107,7 +107,7 @@ def load_network(name: str, value: Any, path: str, host_names: tuple[str, ...]) 
         metadata = tuple(_xml_fragment(x, p) for x, p in each(d.value["metadata"], d.sub("metadata")))
     d.used.add("metadata")
     ips = load_ips(d, driver.l3)
-    check_ips(ips, path)
+    validate_ips(ips, path)
     uplinks = tuple(as_ifname(u, p) for u, p in each(d.get("uplinks", lambda v, p: v, []), d.sub("uplinks")))
     access: list[AccessSwitch] = []
     if d.has("access"):
@@ -173,7 +173,7 @@ def load_network(name: str, value: Any, path: str, host_names: tuple[str, ...]) 
                              path=d.sub("routes"), hint="the next hop must be directly reachable")
     if spec.uplink and spec.uplinks:
         raise InputError("give either uplink or uplinks", path=path)
-    driver.check(spec)
+    driver.validate(spec)
     return spec
 
 

@@ -475,7 +475,7 @@ def load_ips(d: Doc, l3: bool) -> tuple[IPDef, ...]:
     return tuple(ips)
 
 
-def check_ips(ips: tuple[IPDef, ...], path: str) -> None:
+def validate_ips(ips: tuple[IPDef, ...], path: str) -> None:
     """libvirt's rules on a network's addresses, with our own on DHCP ranges."""
     seen_dhcp: dict[int, bool] = {}
     for ip in ips:

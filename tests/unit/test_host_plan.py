@@ -72,72 +72,72 @@ OURS_BR = link("br10", 5, mac="52:54:00:00:10:01", alias="vnet:t:br10", kind="br
 
 
 def test_bridge_verdicts() -> None:
-    assert BR.check(snap(), Planned()).sign == "+"
-    assert BR.check(snap(OURS_BR), Planned()).sign == "="
+    assert BR.assess(snap(), Planned()).sign == "+"
+    assert BR.assess(snap(OURS_BR), Planned()).sign == "="
     stp = EnsureBridge(name="br10", mark="vnet:t:br10", mac="52:54:00:00:10:01", stp=True, delay=2)
-    v = stp.check(snap(OURS_BR), Planned())
+    v = stp.assess(snap(OURS_BR), Planned())
     assert v.sign == "~" and "stp off → on" in v.detail and "forward_delay 0 → 200" in v.detail
     with pytest.raises(ConflictError, match="vnet did not create it"):
-        BR.check(snap(link("br10", 5, kind="bridge", bridge=OURS_BR.bridge)), Planned())
+        BR.assess(snap(link("br10", 5, kind="bridge", bridge=OURS_BR.bridge)), Planned())
     with pytest.raises(ConflictError, match="not a bridge"):
-        BR.check(snap(link("br10", 5, kind="veth")), Planned())
+        BR.assess(snap(link("br10", 5, kind="veth")), Planned())
 
 
 def test_vlan_device_immutable_attributes_are_conflicts() -> None:
     act = EnsureVlanLink(name="eth0.10", parent="eth0", vid=10, mark="vnet:t:eth0.10")
     eth0, eth1 = link("eth0", 2), link("eth1", 3)
-    assert act.check(snap(eth0), Planned()).sign == "+"
-    assert act.check(snap(eth0, link("eth0.10", 4, kind="vlan", vlan_id=10, link=2)), Planned()).sign == "="
+    assert act.assess(snap(eth0), Planned()).sign == "+"
+    assert act.assess(snap(eth0, link("eth0.10", 4, kind="vlan", vlan_id=10, link=2)), Planned()).sign == "="
     with pytest.raises(ConflictError, match="id 20 on eth0; the topology wants id 10") as e:
-        act.check(snap(eth0, link("eth0.10", 4, kind="vlan", vlan_id=20, link=2)), Planned())
+        act.assess(snap(eth0, link("eth0.10", 4, kind="vlan", vlan_id=20, link=2)), Planned())
     assert "ip link del eth0.10" in (e.value.hint or "")
     with pytest.raises(ConflictError, match="on eth1"):
-        act.check(snap(eth0, eth1, link("eth0.10", 4, kind="vlan", vlan_id=10, link=3)), Planned())
+        act.assess(snap(eth0, eth1, link("eth0.10", 4, kind="vlan", vlan_id=10, link=3)), Planned())
     with pytest.raises(ConflictError, match="does not exist"):
-        act.check(snap(), Planned())
-    assert act.check(snap(complete=False), Planned()).sign == "?"  # sysfs cannot prove absence
+        act.assess(snap(), Planned())
+    assert act.assess(snap(complete=False), Planned()).sign == "?"  # sysfs cannot prove absence
     big = EnsureVlanLink(name="eth0.10", parent="eth0", vid=10, mark="m", mtu=9000)
     with pytest.raises(ConflictError, match="MTU 9000 but its uplink eth0 has 1500"):
-        big.check(snap(eth0), Planned())
+        big.assess(snap(eth0), Planned())
 
 
 def test_master_and_port_flags() -> None:
     eth1 = link("eth1", 3, master="br0")
     with pytest.raises(ConflictError, match="already a port of br0"):
-        SetMaster(device="eth1", bridge="br10").check(snap(OURS_BR, eth1), Planned())
+        SetMaster(device="eth1", bridge="br10").assess(snap(OURS_BR, eth1), Planned())
     free = link("eth1", 3, addresses=("fe80::1/64",))
-    assert SetMaster(device="eth1", bridge="br10").check(snap(OURS_BR, free), Planned()).sign == "~"
+    assert SetMaster(device="eth1", bridge="br10").assess(snap(OURS_BR, free), Planned()).sign == "~"
     # the classic lock-out: enslaving the interface that holds the host's address
     addressed = link("eth1", 3, addresses=("192.0.2.5/24",))
     with pytest.raises(ConflictError, match=r"192\.0\.2\.5/24") as e:
-        SetMaster(device="eth1", bridge="br10").check(snap(OURS_BR, addressed), Planned())
+        SetMaster(device="eth1", bridge="br10").assess(snap(OURS_BR, addressed), Planned())
     assert "move the addresses to the bridge br10" in (e.value.hint or "")
     unknown = link("eth1", 3)  # sysfs: addresses not known, netlink must decide
-    assert SetMaster(device="eth1", bridge="br10").check(snap(OURS_BR, unknown), Planned()).sign == "?"
+    assert SetMaster(device="eth1", bridge="br10").assess(snap(OURS_BR, unknown), Planned()).sign == "?"
     planned = Planned(br10=BR)
-    assert SetMaster(device="eth1", bridge="br10").check(snap(free), planned).sign == "~"
+    assert SetMaster(device="eth1", bridge="br10").assess(snap(free), planned).sign == "~"
     with pytest.raises(ConflictError, match="bridge br10 does not exist"):
-        SetMaster(device="eth1", bridge="br10").check(snap(free), Planned())
+        SetMaster(device="eth1", bridge="br10").assess(snap(free), Planned())
     mtu_br = EnsureBridge(name="br10", mark="m", mtu=9000)
     with pytest.raises(ConflictError, match="smaller than the MTU 9000"):
-        SetMaster(device="eth1", bridge="br10").check(snap(free), Planned(br10=mtu_br))
+        SetMaster(device="eth1", bridge="br10").assess(snap(free), Planned(br10=mtu_br))
     tap = link("vnet0", 7, kind="tun", master="br10", port=PortAttrs(hairpin=False, isolated=False, learning=True))
     veth = link("ct0", 8, kind="veth", master="br10", port=PortAttrs(hairpin=False, isolated=False, learning=True))
     uplink = link("eth1", 3, master="br10", port=PortAttrs(hairpin=False, isolated=False, learning=True))
     flags = SetPortFlags(bridge="br10", hairpin=True, skip=("eth1",))
-    v = flags.check(snap(OURS_BR, tap, uplink, veth), Planned())
+    v = flags.assess(snap(OURS_BR, tap, uplink, veth), Planned())
     assert v.sign == "~" and "vnet0" in v.detail and "eth1" not in v.detail and "ct0" not in v.detail
 
 
 def test_numvfs_changes_only_from_zero() -> None:
     act = EnsureNumVfs(pf="enp3s0f0", count=8)
-    assert act.check(snap(link("enp3s0f0", 2, numvfs=0)), Planned()).sign == "+"
-    assert act.check(snap(link("enp3s0f0", 2, numvfs=8)), Planned()).sign == "="
+    assert act.assess(snap(link("enp3s0f0", 2, numvfs=0)), Planned()).sign == "+"
+    assert act.assess(snap(link("enp3s0f0", 2, numvfs=8)), Planned()).sign == "="
     with pytest.raises(ConflictError, match="has 4 VFs") as e:
-        act.check(snap(link("enp3s0f0", 2, numvfs=4)), Planned())
+        act.assess(snap(link("enp3s0f0", 2, numvfs=4)), Planned())
     assert "echo 0 >" in (e.value.hint or "")
     with pytest.raises(ConflictError, match="not an SR-IOV device"):
-        act.check(snap(link("enp3s0f0", 2)), Planned())
+        act.assess(snap(link("enp3s0f0", 2)), Planned())
 
 
 def test_evaluate_reports_all_conflicts_once_with_topology_places() -> None:
@@ -174,10 +174,10 @@ def test_veth_pair_must_be_one_pair() -> None:
     act = EnsureVethPair(name="vu-a", peer="va-a", mark="vnet:t:vu-a")
     a = link("vu-a", 4, alias="vnet:t:vu-a", link=5)
     b = link("va-a", 5, alias="vnet:t:vu-a", link=4)
-    assert act.check(snap(a, b), Planned()).sign == "="
+    assert act.assess(snap(a, b), Planned()).sign == "="
     c = link("va-a", 5, alias="vnet:t:vu-a", link=9)
     with pytest.raises(ConflictError, match="not one veth pair"):
-        act.check(snap(a, c), Planned())
+        act.assess(snap(a, c), Planned())
 
 
 def test_ledger_reference_counts() -> None:

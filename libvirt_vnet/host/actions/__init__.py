@@ -1,8 +1,8 @@
-"""Small frozen host actions: each describes itself, checks itself against one kernel
-snapshot, applies itself through a :class:`Kernel`, and leaves undo records.
+"""Small frozen host actions: each describes itself, assesses itself against one kernel
+snapshot (``assess``), applies itself through a :class:`Kernel`, and leaves undo records.
 
 An action never decides policy (names, MACs, which bridge): the planner gives it fully
-decided values.  ``check`` answers with a :class:`Verdict` — ``=`` satisfied, ``+``
+decided values.  ``assess`` answers with a :class:`Verdict` — ``=`` satisfied, ``+``
 create, ``~`` change, ``?`` cannot tell from this snapshot (sysfs) — or raises
 :class:`~libvirt_vnet.errors.ConflictError` when the host holds something incompatible
 that vnet must not replace.  ``apply`` records the undo of every kernel change *before*

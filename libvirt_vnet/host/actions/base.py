@@ -118,18 +118,18 @@ class Action:
         return new
 
     def names(self) -> set[str]:
-        """Links whose state the check reads."""
+        """Links whose state :meth:`assess` reads."""
         return set()
 
     def provides(self) -> set[str]:
-        """What this action brings into existence (links; ``vfs:<pf>``), for the checks
+        """What this action brings into existence (links; ``vfs:<pf>``), for the assessment
         of later actions in the same plan."""
         return {self.creates} if self.creates else set()
 
     def describe(self) -> str:
         raise NotImplementedError
 
-    def check(self, snap: Snapshot, planned: Planned) -> Verdict:
+    def assess(self, snap: Snapshot, planned: Planned) -> Verdict:
         raise NotImplementedError
 
     def apply(self, kernel: Kernel, snap: Snapshot, rec: Recorder) -> None:

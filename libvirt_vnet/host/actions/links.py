@@ -43,7 +43,7 @@ class EnsureVlanLink(NewLink):
         mtu = f", mtu {self.mtu}" if self.mtu else ""
         return f"vlan device {self.name} (parent {self.parent}, id {self.vid}{mtu})"
 
-    def check(self, snap: Snapshot, planned: Planned) -> Verdict:
+    def assess(self, snap: Snapshot, planned: Planned) -> Verdict:
         parent = snap.get(self.parent)
         if parent is None and self.parent not in planned:
             if not snap.complete:
@@ -139,7 +139,7 @@ class EnsureBridge(NewLink):
                 "group_fwd_mask": b.group_fwd_mask if b else None,
                 "multicast_snooping": b.multicast_snooping if b else None}
 
-    def check(self, snap: Snapshot, planned: Planned) -> Verdict:
+    def assess(self, snap: Snapshot, planned: Planned) -> Verdict:
         lk = snap.get(self.name)
         if lk is None:
             return Verdict("+")
@@ -193,7 +193,7 @@ class EnsureVethPair(NewLink):
     def provides(self) -> set[str]:
         return {self.name, self.peer}
 
-    def check(self, snap: Snapshot, planned: Planned) -> Verdict:
+    def assess(self, snap: Snapshot, planned: Planned) -> Verdict:
         a, b = snap.get(self.name), snap.get(self.peer)
         if a is None and b is None:
             return Verdict("+")
@@ -242,7 +242,7 @@ class EnsureTap(NewLink):
     def describe(self) -> str:
         return f"dummy tap {self.name} (mac {self.mac or 'random'})"
 
-    def check(self, snap: Snapshot, planned: Planned) -> Verdict:
+    def assess(self, snap: Snapshot, planned: Planned) -> Verdict:
         lk = snap.get(self.name)
         if lk is None:
             return Verdict("+")
@@ -281,7 +281,7 @@ class EnsureMacvlan(NewLink):
         addr = f", address {self.address}" if self.address else ""
         return f"macvlan shim {self.name} (on {self.parent}, mode {self.mode}{addr})"
 
-    def check(self, snap: Snapshot, planned: Planned) -> Verdict:
+    def assess(self, snap: Snapshot, planned: Planned) -> Verdict:
         parent = snap.get(self.parent)
         if parent is None and self.parent not in planned:
             if not snap.complete:

@@ -44,7 +44,7 @@ class SetMaster(Action):
     def describe(self) -> str:
         return f"port {self.device} in bridge {self.bridge}"
 
-    def check(self, snap: Snapshot, planned: Planned) -> Verdict:
+    def assess(self, snap: Snapshot, planned: Planned) -> Verdict:
         br_lk = snap.get(self.bridge)
         vnet_bridge = isinstance(planned.get(self.bridge), EnsureBridge) or (br_lk is not None and owned(br_lk))
         br_mtu = planned.mtu(self.bridge, snap) if vnet_bridge else None
@@ -145,7 +145,7 @@ class SetPortFlags(Action):
         return [lk for lk in snap.ports_of(self.bridge)
                 if lk.kind == "tun" and not owned(lk) and lk.name not in self.skip]
 
-    def check(self, snap: Snapshot, planned: Planned) -> Verdict:
+    def assess(self, snap: Snapshot, planned: Planned) -> Verdict:
         if self.port and self.port not in planned:
             lk = snap.get(self.port)
             if lk is None or lk.master != self.bridge:

@@ -45,7 +45,7 @@ class EnsureNumVfs(Action):
     def provides(self) -> set[str]:
         return {f"vfs:{self.pf}"}
 
-    def check(self, snap: Snapshot, planned: Planned) -> Verdict:
+    def assess(self, snap: Snapshot, planned: Planned) -> Verdict:
         lk = snap.get(self.pf)
         if lk is None:
             if not snap.complete:
@@ -158,7 +158,7 @@ class SetVf(Action):
                 return snap
             time.sleep(0.05)
 
-    def check(self, snap: Snapshot, planned: Planned) -> Verdict:
+    def assess(self, snap: Snapshot, planned: Planned) -> Verdict:
         if (self.pf and f"vfs:{self.pf}" in planned) or (
                 self.pf is None and any(k.startswith("vfs:") for k in planned)):
             return Verdict("~", "after the VFs are created")
