@@ -9,18 +9,18 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
-from typing import Optional, Union
+from typing import Union
 
 from ..drivers import registry
 from ..errors import InputError, VnetError
 from ..model import names
 from ..model.derived import nic_macs, nics_by_network
-from ..model.topology import HostSpec, NetworkSpec, NicSpec, Topology
+from ..model.topology import NetworkSpec, NicSpec, Topology
 
 IPNet = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
 
 
-def check_topology(topo: Topology) -> list[VnetError]:
+def validate_together(topo: Topology) -> list[VnetError]:
     errors: list[VnetError] = []
     by_name = {n.name: n for n in topo.networks}
     _check_hosts(topo, errors)
@@ -56,159 +56,39 @@ def check_topology(topo: Topology) -> list[VnetError]:
                     else f"networks are: {', '.join(by_name) or '(none)'}"))
                 continue
             try:
-                _check_nic(topo, vm.name, vm.host, nic, found, seen_ip, seen_vf)
+                registry.driver_for(found.kind).validate_nic(vm.name, vm.host, nic, found)
+                _check_taken(nic, found, seen_ip, seen_vf)
             except VnetError as exc:
                 errors.append(exc)
     return errors
 
 
-def _check_nic(topo: Topology, vm_name: str, host: str, nic: NicSpec, net: NetworkSpec,
-               seen_ip: dict[tuple[str, str], str], seen_vf: dict[str, str]) -> None:
-    driver = registry.driver_for(net.kind)
-    if not net.on_host(host):
-        raise InputError(
-            f"network {net.name!r} does not exist on host {host!r} (it is on "
-            f"{', '.join(net.hosts)})", path=f"{nic.path}.network",
-            hint=f"add {host} to networks.{net.name}.hosts, or move the VM")
-    attach = nic.attach or driver.attach[0]
-    if attach not in driver.attach:
-        raise InputError(f"a {net.kind} network cannot be attached as {attach!r}",
-                         path=f"{nic.path}.attach", hint=f"use one of: {', '.join(driver.attach)}")
-    if nic.portgroup and nic.portgroup not in {p.name for p in net.portgroups}:
-        raise InputError(f"network {net.name!r} has no portgroup {nic.portgroup!r}",
-                         path=f"{nic.path}.portgroup",
-                         hint=f"portgroups: {', '.join(p.name for p in net.portgroups) or '(none)'}")
-    if nic.portgroup and attach != "network":
-        raise InputError("portgroups are chosen through the libvirt network",
-                         path=f"{nic.path}.portgroup", hint="use attach: network")
-    if nic.access is not None and net.kind != "two-tier":
-        raise InputError("access picks an access switch of a two-tier network",
-                         path=f"{nic.path}.access")
-    if net.kind == "two-tier" and nic.access is not None and nic.access not in {
-            a.name for a in net.access}:
-        raise InputError(f"network {net.name!r} has no access switch {nic.access!r}",
-                         path=f"{nic.path}.access",
-                         hint=f"access switches: {', '.join(a.name for a in net.access)}")
+def _check_taken(nic: NicSpec, net: NetworkSpec, seen_ip: dict[tuple[str, str], str],
+                 seen_vf: dict[str, str]) -> None:
+    """A VF or a reserved address can belong to one NIC only."""
     if nic.vf is not None:
-        if attach != "hostdev":
-            raise InputError("vf names the VF of attach: hostdev", path=f"{nic.path}.vf",
-                             hint="add attach: hostdev, or drop vf to take any VF of the pool")
-        if net.vfs and nic.vf not in net.vfs:
-            raise InputError(f"VF {nic.vf} is not in the pool of network {net.name!r}",
-                             path=f"{nic.path}.vf")
         if str(nic.vf) in seen_vf:
             raise InputError(f"VF {nic.vf} is already given to {seen_vf[str(nic.vf)]}",
                              path=f"{nic.path}.vf", hint="a VF can back only one NIC")
         seen_vf[str(nic.vf)] = nic.path
-    floor = nic.bandwidth.inbound.floor if nic.bandwidth and nic.bandwidth.inbound else None
-    if floor is not None:
-        net_in = net.bandwidth.inbound if net.bandwidth else None
-        if attach != "network" or not driver.l3:
-            raise InputError("an inbound floor works only for NICs attached to a libvirt "
-                             "network with its own bridge (nat, route, open, isolated)",
-                             path=f"{nic.path}.bandwidth.inbound.floor")
-        if net_in is None or net_in.average is None:
-            raise InputError(f"a floor needs network {net.name!r} to set bandwidth.inbound.average",
-                             path=f"{nic.path}.bandwidth.inbound.floor",
-                             hint="the floors of all NICs share the network's inbound average")
-    if nic.port_isolated is not None and attach in ("direct", "hostdev"):
-        raise InputError("port isolation is a bridge-port setting; this NIC has no bridge port",
-                         path=f"{nic.path}.port_isolated",
-                         hint="use macvtap mode private to keep direct guests apart")
-    if nic.port_isolated is not None and net.kind in ("macvtap", "hostdev", "openvswitch"):
-        raise InputError(f"a NIC of a {net.kind} network has no Linux bridge port to isolate",
-                         path=f"{nic.path}.port_isolated")
-    if nic.virtualport is not None and nic.virtualport.type is None and attach != "network":
-        raise InputError("a virtualport outside a libvirt network needs its type",
-                         path=f"{nic.path}.virtualport.type")
-    if nic.spoofchk is not None and net.kind != "hostdev":
-        raise InputError("spoofchk is a setting of SR-IOV VFs", path=f"{nic.path}.spoofchk")
-    if nic.vlan is not None and not driver.nic_vlan:
-        raise InputError(f"a NIC on a {net.kind} network cannot carry its own VLAN tag",
-                         path=f"{nic.path}.vlan",
-                         hint="VLANs per NIC work on openvswitch, hostdev, macvtap and bridge "
-                         "(libvirt >= 11.0) networks; or use a vlan-bridge network per VLAN")
-    if nic.vlan is not None and net.kind == "macvtap" and net.mode != "passthrough":
-        raise InputError("libvirt applies VLAN tags to macvtap devices only in passthrough mode",
-                         path=f"{nic.path}.vlan")
-    if nic.model != "virtio" and net.kind == "hostdev":
-        raise InputError("a VF passed through has no emulated model", path=f"{nic.path}.model")
-    if net.kind == "hostdev":
-        for key in ("mtu", "bandwidth", "virtualport"):
-            if getattr(nic, key) is not None:
-                raise InputError(f"a VF passed through to the guest takes no {key}: the host "
-                                 "never sees its traffic", path=f"{nic.path}.{key}")
     for ip, key in ((nic.ip, "ip"), (nic.ip6, "ip6")):
         if ip is None:
             continue
-        if not driver.l3:
-            raise InputError(
-                f"vnet reserves addresses only where libvirt runs DHCP; a {net.kind} network's "
-                "addresses come from the real network's DHCP server or the guest",
-                path=f"{nic.path}.{key}",
-                hint="configure the address on that DHCP server or in the guest, and drop it here")
-        if names.dns_name_problem(vm_name):
-            raise InputError(
-                f"the VM name {vm_name!r} becomes its DHCP/DNS host name, and it is not a "
-                "valid one", path=f"{nic.path}.{key}",
-                hint="name the VM with letters, digits and '-', or drop the ip")
-        subnets = [x for x in net.ips if x.interface.version == ip.version]
-        if not subnets:
-            raise InputError(f"network {net.name!r} has no IPv{ip.version} subnet for {ip}",
-                             path=f"{nic.path}.{key}")
-        home = next((x for x in subnets if ip in x.interface.network), None)
-        if home is None:
-            nets = ", ".join(str(x.interface.network) for x in subnets)
-            raise InputError(f"{ip} is not inside {nets}", path=f"{nic.path}.{key}")
-        block = home.interface.network
-        if ip == block.network_address or (ip.version == 4 and block.prefixlen < 31
-                                           and ip == block.broadcast_address):
-            raise InputError(f"{ip} is the {'network' if ip == block.network_address else 'broadcast'} "
-                             f"address of {block}, not a host address", path=f"{nic.path}.{key}")
-        if home.dhcp is None:
-            raise InputError(
-                f"{ip} can only be handed out by DHCP, which is off on {block} of {net.name!r}",
-                path=f"{nic.path}.{key}", hint="enable dhcp on that subnet, or drop the ip")
         other = seen_ip.get((net.name, str(ip)))
         if other:
             raise InputError(f"{ip} is already used at {other}", path=f"{nic.path}.{key}")
         seen_ip[(net.name, str(ip))] = nic.path
 
 
-def _pool_size(net: NetworkSpec, host: HostSpec) -> Optional[int]:
-    """How many guests a pool that gives each guest a whole device can take, if known."""
-    if net.kind == "hostdev" and net.vfs:
-        return len(net.vfs)
-    if net.kind == "macvtap" and net.mode == "passthrough" and not net.pf:
-        return len(net.uplinks) or 1
-    if net.kind in ("hostdev", "macvtap") and net.pf:
-        declared = {p.name: p.vfs for p in host.sriov}
-        if net.pf in declared and (net.kind == "hostdev" or net.mode == "passthrough"):
-            return declared[net.pf]
-    return None
-
-
 def _check_pools(topo: Topology, errors: list[VnetError]) -> None:
     by_net = nics_by_network(topo)
     for net in topo.networks:
+        driver = registry.driver_for(net.kind)
         for host in topo.hosts:
             if not net.on_host(host.name):
                 continue
             nics = [nic for vm, nic in by_net.get(net.name, ()) if vm.host == host.name]
-            size = _pool_size(net, host)
-            if size is not None and len(nics) > size:
-                errors.append(InputError(
-                    f"network {net.name!r} gives each guest a whole device, but host "
-                    f"{host.name!r} has {len(nics)} NICs on it and the pool has {size}",
-                    path=nics[size].path, hint="add devices to the pool, or move NICs elsewhere"))
-            if net.kind == "macvtap" and net.mode == "passthrough":
-                ways = {nic.attach or "network" for nic in nics}
-                if {"network", "direct"} <= ways:  # another attach is refused where NICs are checked
-                    errors.append(InputError(
-                        "in passthrough mode libvirt hands pool devices to network NICs without "
-                        "knowing about direct ones: attach all NICs of this pool the same way",
-                        path=next(n.path for n in nics if (n.attach or "network") == "direct"),
-                        hint="attach: network everywhere lets libvirt pick free devices"))
+            errors.extend(driver.host_nic_problems(net, host, nics))
 
 
 def _check_hosts(topo: Topology, errors: list[VnetError]) -> None:
@@ -266,6 +146,14 @@ def _check_overlaps(topo: Topology, errors: list[VnetError]) -> None:
 
 
 def _check_names(topo: Topology, errors: list[VnetError]) -> None:
+    # the UUIDs vnet derives (from the topology and libvirt network names) for the libvirt
+    # networks that do not give one: a given UUID must not be one of them either
+    derived: dict[str, str] = {}
+    for net in topo.networks:
+        lv_names = registry.driver_for(net.kind).libvirt_names(net)
+        for i, lv in enumerate(lv_names):
+            if i or not net.uuid:
+                derived[names.derive_uuid(topo.name, lv)] = lv
     uuids: dict[str, str] = {}
     for net in topo.networks:
         if net.uuid:
@@ -273,6 +161,10 @@ def _check_names(topo: Topology, errors: list[VnetError]) -> None:
                 errors.append(InputError(f"UUID {net.uuid} is also the UUID of network "
                                          f"{uuids[net.uuid]!r}", path=f"{net.path}.uuid",
                                          hint="leave uuid out to get a stable derived one"))
+            elif net.uuid in derived:
+                errors.append(InputError(f"UUID {net.uuid} is the UUID vnet derives for libvirt network "
+                                         f"{derived[net.uuid]!r}", path=f"{net.path}.uuid",
+                                         hint="give another UUID, or leave uuid out"))
             uuids[net.uuid] = net.name
     for host in topo.hosts:
         bridges: dict[str, str] = {}
@@ -280,8 +172,8 @@ def _check_names(topo: Topology, errors: list[VnetError]) -> None:
         vlans: dict[tuple[str, int], str] = {}
         # bridges that exist already (the admin's, Open vSwitch's): several networks may
         # share one, but neither vnet nor libvirt may create a bridge of that name
-        foreign = {net.bridge.name: net.name for net in topo.networks_on(host.name)
-                   if net.kind in ("bridge", "openvswitch") and net.bridge and net.bridge.name}
+        foreign = {br: net.name for net in topo.networks_on(host.name)
+                   if (br := registry.driver_for(net.kind).existing_bridge(net))}
         for net in topo.networks_on(host.name):
             driver = registry.driver_for(net.kind)
             for br in driver.bridge_names(net):
@@ -302,8 +194,8 @@ def _check_names(topo: Topology, errors: list[VnetError]) -> None:
                         f"libvirt network name {lv!r} is also produced by network "
                         f"{lv_names[lv]!r}", path=net.path, hint="rename one of them"))
                 lv_names[lv] = net.name
-            if net.kind == "vlan-bridge" and net.uplink and net.vlan:
-                key = (net.uplink, net.vlan.tags[0].id)
+            key = driver.vlan_segment(net)
+            if key is not None:
                 if key in vlans:
                     errors.append(InputError(
                         f"VLAN {key[1]} on {key[0]} is already network {vlans[key]!r}",

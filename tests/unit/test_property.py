@@ -731,6 +731,9 @@ REGRESSIONS: list[Any] = [
     # a passthrough pool with network NICs and a NIC whose attach the kind does not have
     {"name": "t", "networks": {"p": {"kind": "macvtap", "mode": "passthrough", "uplinks": ["eth0", "eth1"]}},
      "vms": {"a": {"nics": [{"network": "p"}, {"network": "p", "attach": "bridge"}]}}},
+    # a given UUID equal to the one vnet derives for another network
+    {"name": "office", "networks": {"lan": {"kind": "nat", "subnet": "192.168.1.0/24", "dhcp": True},
+                                    "lab": {"kind": "isolated", "uuid": "6dfd5406-c36f-5834-b4e5-c4d1ac62ef84"}}},
 ]
 
 
@@ -740,7 +743,7 @@ REGRESSION_IDS = [
     "lease-under-2min", "dhcp-host-without-ip", "dhcp-host-mac-and-id", "vm-name-as-dhcp-name",
     "bridge-name-charset", "empty-domain-name", "dns-txt-name-with-space",
     "virtualport-without-type", "route-metric-0", "port-isolated-on-direct",
-    "passthrough-pool-mixed-attach",
+    "passthrough-pool-mixed-attach", "uuid-equal-to-a-derived-one",
 ]
 
 
