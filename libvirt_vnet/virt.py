@@ -72,27 +72,26 @@ def define_domain(conn: Any, xml: str, name: str) -> str:
 
 
 def undefine_network(conn: Any, name: str) -> None:
+    """Stop (if running) and undefine a network; one that does not exist is fine."""
     libvirt = _libvirt()
-    try:
-        net = conn.networkLookupByName(name)
-        if net.isActive():
-            net.destroy()
-        net.undefine()
-    except libvirt.libvirtError as exc:
-        if exc.get_error_code() != libvirt.VIR_ERR_NO_NETWORK:
-            raise _fail(exc, f"network {name}") from None
+    _undefine(libvirt, conn.networkLookupByName, name, "network", libvirt.VIR_ERR_NO_NETWORK)
 
 
 def undefine_domain(conn: Any, name: str) -> None:
+    """Stop (if running) and undefine a domain; one that does not exist is fine."""
     libvirt = _libvirt()
+    _undefine(libvirt, conn.lookupByName, name, "domain", libvirt.VIR_ERR_NO_DOMAIN)
+
+
+def _undefine(libvirt: Any, lookup: Any, name: str, kind: str, missing: int) -> None:
     try:
-        dom = conn.lookupByName(name)
-        if dom.isActive():
-            dom.destroy()
-        dom.undefine()
+        obj = lookup(name)
+        if obj.isActive():
+            obj.destroy()
+        obj.undefine()
     except libvirt.libvirtError as exc:
-        if exc.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
-            raise _fail(exc, f"domain {name}") from None
+        if exc.get_error_code() != missing:
+            raise _fail(exc, f"{kind} {name}") from None
 
 
 def network_xml(conn: Any, name: str, inactive: bool = True) -> str:

@@ -150,8 +150,7 @@ def _check_names(topo: Topology, errors: list[VnetError]) -> None:
     # networks that do not give one: a given UUID must not be one of them either
     derived: dict[str, str] = {}
     for net in topo.networks:
-        lv_names = registry.driver_for(net.kind).libvirt_names(net)
-        for i, lv in enumerate(lv_names):
+        for i, lv in enumerate(registry.driver_for(net.kind).libvirt_names(net)):
             if i or not net.uuid:
                 derived[names.derive_uuid(topo.name, lv)] = lv
     uuids: dict[str, str] = {}

@@ -11,7 +11,7 @@ import dataclasses
 import difflib
 import ipaddress
 from collections.abc import Mapping
-from typing import Any, Optional
+from typing import Any, Callable, Optional, TypeVar
 
 from ..errors import InputError
 from ..model.libvirt import (
@@ -64,6 +64,8 @@ from .reader import (
     int_in,
     pattern,
 )
+
+T = TypeVar("T")
 
 
 def load_vlan(value: Any, path: str) -> VlanDef:
@@ -244,26 +246,24 @@ def load_routes(value: Any, path: str) -> tuple[RouteDef, ...]:
     return tuple(routes)
 
 
+def _ordered_pair(d: Doc, key: str, conv: Callable[[Any, str], T], what: str = "") -> tuple[Optional[T], Optional[T]]:
+    """``key: [first, last]`` with ``first <= last``, or ``(None, None)`` when absent."""
+    d.used.add(key)
+    if not d.has(key):
+        return None, None
+    pair = as_list(d.value[key], d.sub(key))
+    if len(pair) != 2:
+        raise InputError(f"{key} is [first, last]", path=d.sub(key))
+    first, last = conv(pair[0], d.sub(f"{key}[0]")), conv(pair[1], d.sub(f"{key}[1]"))
+    if first > last:  # type: ignore[operator]
+        raise InputError(f"{what}{first} comes after {last}", path=d.sub(key))
+    return first, last
+
+
 def load_nat(value: Any, path: str) -> NatDef:
     d = Doc(value, path, "nat")
-    start = end = None
-    if d.has("addresses"):
-        pair = as_list(d.value["addresses"], d.sub("addresses"))
-        if len(pair) != 2:
-            raise InputError("addresses is [first, last]", path=d.sub("addresses"))
-        start, end = as_ipv4(pair[0], d.sub("addresses[0]")), as_ipv4(pair[1], d.sub("addresses[1]"))
-        if start > end:
-            raise InputError(f"{start} comes after {end}", path=d.sub("addresses"))
-    d.used.add("addresses")
-    pstart = pend = None
-    if d.has("ports"):
-        pair = as_list(d.value["ports"], d.sub("ports"))
-        if len(pair) != 2:
-            raise InputError("ports is [first, last]", path=d.sub("ports"))
-        pstart, pend = as_port(pair[0], d.sub("ports[0]")), as_port(pair[1], d.sub("ports[1]"))
-        if pstart > pend:
-            raise InputError(f"port {pstart} comes after {pend}", path=d.sub("ports"))
-    d.used.add("ports")
+    start, end = _ordered_pair(d, "addresses", as_ipv4)
+    pstart, pend = _ordered_pair(d, "ports", as_port, "port ")
     nat = NatDef(address_start=start, address_end=end, port_start=pstart, port_end=pend,
                  ipv6=d.get("ipv6", as_bool))
     d.done()
