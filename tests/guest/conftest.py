@@ -1,6 +1,6 @@
 """The nested-kernel tier: tests that need kernel features this machine's kernel lacks
 (8021q VLAN devices, dummy links, netdevsim SR-IOV VFs).  They run only inside the guest
-booted by ``tools/nested run`` (see tests/test_guest_tier.py, which does that once per pytest
+booted by ``tools/nested run`` (see tests/nested/test_guest_tier.py, which does that once per pytest
 run); the normal host run never collects this directory (``norecursedirs`` in pyproject.toml).
 
 By hand, as root:  tools/nested run -- .venv/bin/python -m pytest -q -p no:cacheprovider tests/guest

@@ -2,7 +2,7 @@
 
 Holder ``hNN`` needs bridge ``sh(NN % 4)`` (shared by 8 holders: same mark, same MAC)
 and its own veth pair ``cNNa``/``cNNb`` with ``cNNa`` enslaved to that bridge.  Each
-round launches its operations at once as separate processes (``tests/hostctl.py``
+round launches its operations at once as separate processes (``tests/support/hostctl.py``
 inside the namespace); the file lock must serialise them so that:
 
 - a holder whose apply returned finds its bridge and its port in it, even while other

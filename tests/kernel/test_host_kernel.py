@@ -1,7 +1,7 @@
 """Host plumbing against the real kernel, each scenario in a throwaway network namespace.
 
-The product runs inside the namespace (``tests/hostctl.py`` through ``ip netns exec``);
-every assertion reads the kernel back with ``ip -j -d`` (``tests/netns.py``), never the
+The product runs inside the namespace (``tests/support/hostctl.py`` through ``ip netns exec``);
+every assertion reads the kernel back with ``ip -j -d`` (``tests/support/netns.py``), never the
 product's own snapshot.  The "user's" devices (uplinks, libvirt's bridge, guest taps)
 are made here with ``ip`` before the "before" snapshot, so ``destroy`` must give back
 exactly what the user had.

@@ -3,7 +3,7 @@
 Everything a test creates lives in a namespace it made (``vnt-<random>``) and is gone
 when the namespace is deleted; nothing here touches the machine's own links.  Product
 code runs inside the namespace as a child process (``ip netns exec``, which also
-remounts /sys so sysfs shows the namespace's devices) through ``tests/hostctl.py``.
+remounts /sys so sysfs shows the namespace's devices) through ``tests/support/hostctl.py``.
 """
 
 from __future__ import annotations
@@ -120,7 +120,7 @@ def reaches(ns: str, dst: str, tries: int, wait: float = 1.0) -> bool:
 
 
 def hostctl(ns: str, spec: dict[str, Any], *, timeout: float = 60) -> dict[str, Any]:
-    """Run ``tests/hostctl.py`` with ``spec`` inside ``ns``; its JSON answer, plus
+    """Run ``tests/support/hostctl.py`` with ``spec`` inside ``ns``; its JSON answer, plus
     ``returncode`` (``-9`` when the spec asked it to be killed)."""
     env = dict(os.environ, PYTHONPATH=str(REPO))
     proc = subprocess.run(["ip", "netns", "exec", ns, sys.executable, str(HOSTCTL)], input=json.dumps(spec),

@@ -186,3 +186,26 @@ def test_the_ownership_mark_has_one_spelling() -> None:
     from libvirt_vnet.host.actions import MARK_PREFIX
 
     assert planner.mark("t", "br0") == f"{MARK_PREFIX}t:br0"
+
+
+def test_every_module_a_docstring_names_exists() -> None:
+    """``:mod:`` references (absolute, or relative to the module's package) name real
+    modules: a rename must not leave a docstring pointing at nothing."""
+    import importlib.util
+    import re
+
+    missing = []
+    for module, (source, is_package) in package_files().items():
+        package = module if is_package else module.rpartition(".")[0]
+        if module == "libvirt_vnet.__init__":
+            package = "libvirt_vnet"
+        for ref in re.findall(r":mod:`~?([.\w]+)`", source):
+            dots = len(ref) - len(ref.lstrip("."))
+            if dots:
+                base = package.split(".")
+                target = ".".join([*base[: len(base) - (dots - 1)], ref.lstrip(".")])
+            else:
+                target = ref
+            if importlib.util.find_spec(target) is None:
+                missing.append(f"{module}: {ref}")
+    assert missing == []

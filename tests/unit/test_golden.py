@@ -15,7 +15,7 @@ not written; verify() checks them against libvirt for every case.
 
 To accept new output after an intended change, regenerate and review the diff::
 
-    VNET_UPDATE_GOLDEN=1 .venv/bin/pytest tests/test_golden.py
+    VNET_UPDATE_GOLDEN=1 .venv/bin/pytest tests/unit/test_golden.py
     git diff tests/golden
 """
 
@@ -142,7 +142,7 @@ def test_golden(case: Path, tmp_path: Path) -> None:
     if diff:
         pytest.fail(
             f"rendering of tests/golden/{case.name}/topology.yaml differs from the golden "
-            f"files (if intended: VNET_UPDATE_GOLDEN=1 pytest tests/test_golden.py, then "
+            f"files (if intended: VNET_UPDATE_GOLDEN=1 pytest tests/unit/test_golden.py, then "
             f"review the diff)\n{diff}", pytrace=False)
 
 
