@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -140,14 +141,20 @@ def test_installed_package_finds_its_templates(tmp_path: Path, good: Path) -> No
     """A plain (non-editable) `pip install .` must carry xml_templates, the schema and the
     hook scripts."""
     target = tmp_path / "site"
+    src = tmp_path / "src"  # the tracked files only: a stale build/ in the checkout must not help
+    for rel in subprocess.run(["git", "-C", str(REPO), "ls-files"], capture_output=True, text=True,
+                              check=True).stdout.splitlines():
+        (src / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / rel, src / rel)
     r = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-                        "--target", str(target), str(REPO)], capture_output=True, text=True, timeout=300)
+                        "--target", str(target), str(src)], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert (target / "libvirt_vnet" / "xml_templates" / "network.xml").is_file()
     assert (target / "libvirt_vnet" / "topology" / "schema.json").is_file()
     assert (target / "libvirt_vnet" / "hook_scripts" / "qemu").is_file()
-    code = ("import sys, libvirt_vnet as v, libvirt_vnet.templates as t, libvirt_vnet.hookinstall as h;"
-            "assert str(t._template_dir()).startswith(sys.argv[2]), t._template_dir();"
+    code = ("import sys, libvirt_vnet as v, libvirt_vnet.resources as t, libvirt_vnet.hook.install as h;"
+            "assert str(t.templates_dir()).startswith(sys.argv[2]), t.templates_dir();"
+            "assert str(t.topology_schema()).startswith(sys.argv[2]), t.topology_schema();"
             "assert 'vnet-install: call' in h.template('network');"
             "r = v.render(v.load_file(sys.argv[1])); print(len(r.networks))")
     r = subprocess.run([sys.executable, "-c", code, str(good), str(target)], capture_output=True,
