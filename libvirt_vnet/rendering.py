@@ -9,11 +9,13 @@ what the target libvirt lacks.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from lxml import etree
 
+from . import outdir
 from .drivers import registry
 from .errors import ErrorList, VnetError
 from .libvirtxml import interface as ifacexml
@@ -29,8 +31,8 @@ from .model.topology import Topology, VmSpec
 
 log = logging.getLogger(__name__)
 
-#: the list of files a render into a folder wrote (stale ones are removed next time)
-MANIFEST = ".vnet-rendered"
+#: the files a render writes, as a later render recognises them when they went stale
+STALE_SHAPES = (re.compile(r"[^/]+/networks/[^/]+\.xml"), re.compile(r"[^/]+/vms/[^/]+/(nic[0-9]+|metadata)\.xml"))
 
 
 @dataclass(frozen=True)
@@ -93,39 +95,26 @@ class Rendering:
     def vm(self, name: str) -> RenderedVm:
         return next(v for v in self.vms if v.name == name)
 
-    def write(self, out: Path) -> list[Path]:
-        """Write ``<out>/<host>/networks/<net>.xml`` and ``<out>/<host>/vms/<vm>/nicN.xml``
-        plus ``metadata.xml``.  Files a previous render into ``out`` wrote and this one does
-        not (a network removed from the topology) are deleted — only those, listed in
-        ``out/.vnet-rendered`` — so a loop over ``networks/*.xml`` never sees stale ones."""
-        files: dict[Path, str] = {}
+    def files(self) -> dict[str, str]:
+        """What :meth:`write` writes: ``<host>/networks/<net>.xml``, and per VM
+        ``<host>/vms/<vm>/nicN.xml`` and ``metadata.xml`` (relative path → text)."""
+        files: dict[str, str] = {}
         for rn in self.networks:
-            files[Path(rn.host, "networks", f"{rn.name}.xml")] = rn.xml
+            files[f"{rn.host}/networks/{rn.name}.xml"] = rn.xml
         for vm in self.vms:
-            base = Path(vm.host, "vms", vm.name)
             for i, xml in enumerate(vm.interface_xml()):
-                files[base / f"nic{i}.xml"] = xml
-            files[base / "metadata.xml"] = vm.metadata_xml()
-        manifest = out / MANIFEST
-        try:
-            previous = {Path(line) for line in manifest.read_text(encoding="utf-8").splitlines() if line}
-        except OSError:
-            previous = set()
-        for rel, text in files.items():
-            (out / rel).parent.mkdir(parents=True, exist_ok=True)
-            (out / rel).write_text(text, encoding="utf-8")
-        for rel in sorted(previous - set(files)):
-            if ".." in rel.parts or rel.is_absolute():
-                continue  # not ours: never delete outside the folder
-            stale = out / rel
-            if stale.is_file():
-                log.info("removing %s: no longer rendered", stale)
-                stale.unlink()
-                for parent in stale.parents:
-                    if parent == out or any(parent.iterdir()):
-                        break
-                    parent.rmdir()
-        manifest.write_text("".join(f"{rel}\n" for rel in sorted(files)), encoding="utf-8")
+                files[f"{vm.host}/vms/{vm.name}/nic{i}.xml"] = xml
+            files[f"{vm.host}/vms/{vm.name}/metadata.xml"] = vm.metadata_xml()
+        return files
+
+    def write(self, out: Path) -> list[Path]:
+        """Write :meth:`files` into the folder ``out`` (see :mod:`libvirt_vnet.outdir`: never
+        through a symlink out of it, all files replaced together or none).  Files an earlier
+        render into ``out`` wrote and this one does not (a network removed from the
+        topology) are deleted — only those, listed in ``out/.vnet-rendered`` — so a loop
+        over ``networks/*.xml`` never sees stale ones."""
+        files = self.files()
+        outdir.write_tree(str(out), files, stale_shapes=STALE_SHAPES)
         return [out / rel for rel in files]
 
 

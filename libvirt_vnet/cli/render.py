@@ -4,6 +4,7 @@ to libvirt XML and back, proved against libvirt's own parser."""
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -33,17 +34,21 @@ def _next_steps(rendering: Any, topo: Any, out: Path, source: str) -> None:
 
     nets = rendering.networks
     print("next steps:")
+    # every word comes from the topology or the command line: quoted, so that pasting the
+    # lines runs exactly these commands whatever the names hold (';', '$(...)', spaces)
+    q = shlex.quote
     for rn in nets[:8]:
-        uri = topo.host(rn.host).uri
-        print(f"  virsh -c {uri} net-define {out / rn.host / 'networks' / (rn.name + '.xml')}"
-              f" && virsh -c {uri} net-start {rn.name}")
+        uri = q(topo.host(rn.host).uri)
+        print(f"  virsh -c {uri} net-define {q(str(out / rn.host / 'networks' / (rn.name + '.xml')))}"
+              f" && virsh -c {uri} net-start {q(rn.name)}")
     if len(nets) > 8:
-        print(f"  ... and {len(nets) - 8} more networks under {out}/<host>/networks/")
+        print(f"  ... and {len(nets) - 8} more networks under {q(str(out))}/<host>/networks/")
     for vm in rendering.vms[:3]:
-        uri = topo.host(vm.host).uri
-        print(f"  virsh -c {uri} dumpxml --inactive {vm.name} > {vm.name}.xml && "
-              f"vnet interfaces {source} {vm.name} --merge {vm.name}.xml > {vm.name}-vnet.xml && "
-              f"virsh -c {uri} define {vm.name}-vnet.xml")
+        uri = q(topo.host(vm.host).uri)
+        name, saved, merged = q(vm.name), q(f"./{vm.name}.xml"), q(f"./{vm.name}-vnet.xml")
+        print(f"  virsh -c {uri} dumpxml --inactive {name} > {saved} && "
+              f"vnet interfaces {q(source)} {name} --merge {saved} > {merged} && "
+              f"virsh -c {uri} define {merged}")
     if len(rendering.vms) > 3:
         print(f"  ... the same for the other {len(rendering.vms) - 3} VMs")
     plumbed = sorted({rn.topology_network for rn in nets
@@ -56,7 +61,7 @@ def _next_steps(rendering: Any, topo: Any, out: Path, source: str) -> None:
               "(vnet hooks install, then restart libvirtd) libvirt builds it at net-start and VM "
               "start; without them build it first, as root:")
         for host in hosts:
-            print(f"  vnet host-apply {source} --host {host}")
+            print(f"  vnet host-apply {q(source)} --host {q(host)}")
         notes: dict[str, list[str]] = {}
         for net in topo.networks:
             if net.name in plumbed:
@@ -194,11 +199,18 @@ def add_parsers(sub: argparse._SubParsersAction[Any]) -> None:
 
     s = sub.add_parser("render", help="write libvirt XML for a topology",
                        description="Write OUTPUT/<host>/networks/<net>.xml (for virsh "
-                       "net-define) and OUTPUT/<host>/vms/<vm>/nicN.xml, metadata.xml, "
-                       "domain.xml.  Output is deterministic: re-rendering gives the same "
-                       "bytes.", formatter_class=argparse.RawDescriptionHelpFormatter)
+                       "net-define) and, per VM, OUTPUT/<host>/vms/<vm>/nicN.xml (one <interface> "
+                       "each, for virsh attach-device) and metadata.xml (vnet's <metadata>; `vnet "
+                       "interfaces --merge` puts both into your domain XML).  Output is "
+                       "deterministic: re-rendering gives the same bytes.  Every file is replaced "
+                       "at once (written aside, then renamed): a full disk leaves the old ones.  "
+                       "Files an earlier render wrote that this one no longer has are removed "
+                       "(only those, listed in OUTPUT/.vnet-rendered); vnet never writes or "
+                       "deletes through a symlink inside OUTPUT.",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     s.add_argument("topology", help="topology YAML file ('-' for stdin)")
-    s.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
+    s.add_argument("-o", "--output", required=True, metavar="DIR",
+                   help="output folder (created if missing)")
     s.add_argument("--verify", action="store_true",
                    help="also check the output like `vnet check`")
     add_target(s)

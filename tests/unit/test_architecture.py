@@ -22,13 +22,14 @@ PKG = REPO / "libvirt_vnet"
 RULES: dict[str, set[str]] = {
     "errors": set(),
     "resources": set(),
+    "outdir": {"errors"},
     "model": set(),  # the model imports nothing of ours
     "drivers": {"errors", "model"},
     "libvirtxml": {"errors", "resources", "model"},  # never drivers, host or topology
     "topology": {"errors", "model", "drivers"},
     "host": {"errors", "model.plumbing"},  # only the plumbing contract
     "virt": {"errors", "libvirtxml"},
-    "rendering": {"errors", "model", "drivers", "libvirtxml"},
+    "rendering": {"errors", "model", "drivers", "libvirtxml", "outdir"},
     "prove": {"errors", "model", "libvirtxml", "rendering", "virt"},
     "importer": {"errors", "model", "drivers", "libvirtxml", "topology"},
     "hook": {"errors", "resources", "model", "libvirtxml.metadata", "host", "virt"},
