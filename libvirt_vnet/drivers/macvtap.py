@@ -24,6 +24,7 @@ from .base import (
     IMPORT_HINT,
     NOT_MINE,
     SEGMENT_KEYS,
+    Device,
     Driver,
     ImportedEntry,
     effective_portgroup,
@@ -119,11 +120,20 @@ class MacvtapDriver(Driver):
     def pool(self, net: NetworkSpec) -> tuple[str, ...]:
         return (net.uplink,) if net.uplink else net.uplinks
 
+    def shim_name(self, net: NetworkSpec) -> str:
+        assert net.shim is not None
+        return net.shim.name or names.derive_ifname("shim-", net.name)
+
+    def devices(self, net: NetworkSpec) -> tuple[Device, ...]:
+        shim = (Device(self.shim_name(net), "shim", "shim.name" if net.shim.name else "shim", True),) \
+            if net.shim is not None else ()
+        return (*super().devices(net), *shim)
+
     def host_objects(self, net: NetworkSpec, topo: Topology, host: str) -> tuple[HostObject, ...]:
         if net.shim is None:
             return ()
         parent = self.pool(net)[0]
-        name = net.shim.name or names.derive_ifname("shim-", net.name)
+        name = self.shim_name(net)
         addr = str(net.shim.address) if net.shim.address else None
         return (MacvlanShim(name=name, parent=parent, address=addr),)
 

@@ -19,7 +19,7 @@ from ..model.libvirt import ForwardDef, ForwardMode, InterfaceDef, NetworkDef
 from ..model.plumbing import HostBridge, HostObject, NetworkMeta, VethLink
 from ..model.topology import AccessSwitch, NetworkSpec, NicSpec, Topology, VmSpec
 from ._l3 import L3_KEYS, L3Driver
-from .base import NOT_MINE, bridge_network, libvirt_bridge_name, nic_interface, port_flags
+from .base import NOT_MINE, Device, bridge_network, libvirt_bridge_name, nic_interface, port_flags
 
 _MODES = {"nat": ForwardMode.NAT, "route": ForwardMode.ROUTE, "open": ForwardMode.OPEN,
           "isolated": None}
@@ -84,6 +84,31 @@ class TwoTierDriver(L3Driver):
     def bridge_names(self, net: NetworkSpec) -> tuple[str, ...]:
         return (libvirt_bridge_name(net), *(self.access_bridge(net, sw) for sw in net.access))
 
+    def devices(self, net: NetworkSpec) -> tuple[Device, ...]:
+        out = [Device(libvirt_bridge_name(net), "bridge", "bridge", True)]
+        for sw in net.access:
+            at = f"access.{sw.name}"
+            br = self.access_bridge(net, sw)
+            out.append(Device(br, "access bridge", f"{at}.bridge", True))
+            if sw.bridge.dummy_tap:
+                out.append(Device(names.dummy_tap_name(br), "dummy tap", f"{at}.bridge.dummy_tap", True))
+            veth = self.veth(net, sw)
+            out += [Device(veth.name, "veth end", at, True), Device(veth.peer, "veth end", at, True)]
+        out += [d for d in super().devices(net) if not d.creates]
+        return tuple(out)
+
+    def given_uuids(self, net: NetworkSpec) -> dict[str, str]:
+        given = super().given_uuids(net)
+        given.update({self.access_network(net, sw): sw.uuid for sw in net.access if sw.uuid})
+        return given
+
+    def veth(self, net: NetworkSpec, sw: AccessSwitch) -> VethLink:
+        """The veth pair from the access bridge up into the aggregation bridge."""
+        key = f"{net.name}-{sw.name}"
+        return VethLink(name=names.derive_ifname("vu-", key), peer=names.derive_ifname("va-", key),
+                        bridge=self.access_bridge(net, sw), peer_bridge=libvirt_bridge_name(net),
+                        mtu=net.mtu)
+
     def host_objects(self, net: NetworkSpec, topo: Topology, host: str) -> tuple[HostObject, ...]:
         return tuple(obj for sw in net.access for obj in self.switch_objects(net, sw, topo))
 
@@ -95,13 +120,12 @@ class TwoTierDriver(L3Driver):
         b = sw.bridge
         mac = None if b.mac == "libvirt" else (
             b.mac or names.derive_mac(topo.name, "network", net.name, "access", sw.name))
-        key = f"{net.name}-{sw.name}"
+        assert agg == self.veth(net, sw).peer_bridge
         return (
             HostBridge(name=br, mac=mac, stp=bool(b.stp), delay=b.delay or 0, mtu=net.mtu,
                        dummy_tap=names.dummy_tap_name(br) if b.dummy_tap else None,
                        group_fwd_mask=b.group_fwd_mask, multicast_snooping=b.multicast_snooping),
-            VethLink(name=names.derive_ifname("vu-", key), peer=names.derive_ifname("va-", key), bridge=br,
-                     peer_bridge=agg, mtu=net.mtu),
+            self.veth(net, sw),
             *port_flags(net, br),
         )
 
@@ -113,7 +137,7 @@ class TwoTierDriver(L3Driver):
         out = [dataclasses.replace(agg, vnet_metadata=NetworkMeta(topology=topo.name, name=net.name,
                                                                  kind=self.kind))]
         for sw in net.access:
-            sub = dataclasses.replace(net, name=self.access_network(net, sw), uuid=None,
+            sub = dataclasses.replace(net, name=self.access_network(net, sw), uuid=sw.uuid,
                                       bridge=None, bandwidth=None, portgroups=(), metadata=(),
                                       port_isolated=None, trust_guest_rx_filters=None)
             nd = bridge_network(sub, topo, host, self, self.access_bridge(net, sw))

@@ -18,6 +18,7 @@ from .base import (
     BY_METADATA,
     NOT_MINE,
     SEGMENT_KEYS,
+    Device,
     Driver,
     ImportedEntry,
     bridge_network,
@@ -75,6 +76,14 @@ class VlanBridgeDriver(Driver):
 
     def bridge_names(self, net: NetworkSpec) -> tuple[str, ...]:
         return (self.bridge_name(net),)
+
+    def devices(self, net: NetworkSpec) -> tuple[Device, ...]:
+        br = self.bridge_name(net)
+        tap = (Device(names.dummy_tap_name(br), "dummy tap", "bridge.dummy_tap", True),) \
+            if net.bridge and net.bridge.dummy_tap else ()
+        vlan = Device(self.vlan_device(net), "VLAN device",
+                      "vlan_device" if net.vlan_device else "vlan", True)
+        return (*super().devices(net), vlan, *tap)
 
     def host_objects(self, net: NetworkSpec, topo: Topology, host: str) -> tuple[HostObject, ...]:
         assert net.uplink
