@@ -118,12 +118,19 @@ def cmd_import(args: argparse.Namespace) -> int:
         if not args.source:
             raise InputError("name network XML files to import, or use --connect URI",
                              hint="vnet import /etc/libvirt/qemu/networks/default.xml")
+        from ..topology.document import read_bounded
+
         for src in args.source:
+            # bytes: the XML declaration says the encoding (UTF-8, latin-1, UTF-16 ...)
             try:
-                text = sys.stdin.read() if src == "-" else Path(src).read_text(encoding="utf-8")
+                if src == "-":
+                    data = read_bounded(sys.stdin.buffer.read, "<stdin>", "the network XML")
+                else:
+                    with open(src, "rb") as f:
+                        data = read_bounded(f.read, src, "the network XML")
             except OSError as exc:
-                raise InputError(f"cannot read: {exc.strerror}", path=src) from None
-            imported.add(text, src)
+                raise InputError(f"cannot read: {exc.strerror or exc}", path=src) from None
+            imported.add(data, "<stdin>" if src == "-" else src)
     doc = imported.document()
     log.info("imported %s", ", ".join(f"{k} from {v}" for k, v in imported.sources.items()))
     sys.stdout.write(yaml.safe_dump(doc, sort_keys=False, default_flow_style=False))

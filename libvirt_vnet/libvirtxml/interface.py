@@ -16,7 +16,7 @@ from ..errors import InputError
 from ..model.libvirt import InterfaceDef
 from ..model.plumbing import DomainMeta
 from . import metadata as vnetmeta
-from .common import format_bandwidth, format_pci, format_virtualport, format_vlan, set_attr, sub
+from .common import format_bandwidth, format_pci, format_virtualport, format_vlan, parse_untrusted, set_attr, sub
 from .skeletons import skeleton
 
 
@@ -63,11 +63,7 @@ def format_metadata(meta: DomainMeta) -> etree._Element:
 
 
 def _parse_domain(text: str | bytes, source: str) -> etree._Element:
-    parser = etree.XMLParser(remove_blank_text=True, resolve_entities=False, no_network=True)
-    try:
-        root = etree.fromstring(text.encode() if isinstance(text, str) else text, parser)
-    except etree.XMLSyntaxError as exc:
-        raise InputError(f"the domain XML is not well-formed: {exc}", path=source) from None
+    root = parse_untrusted(text, source, InputError, remove_blank_text=True)
     if root.tag != "domain":
         raise InputError(f"expected a <domain> document, got <{root.tag}>", path=source)
     return root

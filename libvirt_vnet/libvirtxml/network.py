@@ -46,6 +46,7 @@ from .common import (
     parse_bandwidth,
     parse_ip_address,
     parse_pci,
+    parse_untrusted,
     parse_virtualport,
     parse_vlan,
     set_attr,
@@ -467,9 +468,5 @@ def parse_network(root: etree._Element) -> NetworkDef:
 
 
 def parse_network_string(text: str | bytes, source: str = "<string>") -> NetworkDef:
-    try:
-        parser = etree.XMLParser(remove_comments=True, resolve_entities=False, no_network=True)
-        root = etree.fromstring(text.encode() if isinstance(text, str) else text, parser)
-    except etree.XMLSyntaxError as exc:
-        raise ImportRefused(f"not well-formed XML: {exc}", path=source) from None
-    return parse_network(root)
+    """A ``<network>`` document from outside (see :func:`.common.parse_untrusted`), strictly."""
+    return parse_network(parse_untrusted(text, source, remove_comments=True))
