@@ -74,6 +74,22 @@ class Device:
     creates: bool
 
 
+#: a need the host must meet beyond devices, checked by :mod:`libvirt_vnet.host.preflight`
+#: before anything starts (the same words: that module is the host engine's, which may
+#: not import drivers; tests/unit/test_architecture.py pins the copy)
+VDP = "802.1Qbg VDP"
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """``need`` (e.g. :data:`VDP`) on host device ``device``, asked by the topology at
+    ``path``."""
+
+    need: str
+    device: str
+    path: str
+
+
 class Driver:
     """Base of all drivers.  Subclasses set the class attributes and override what
     differs; every method is pure."""
@@ -172,6 +188,11 @@ class Driver:
                 f"{host.name!r} has {len(nics)} NICs on it and the pool has {size}",
                 path=nics[size].path, hint="add devices to the pool, or move NICs elsewhere")]
         return []
+
+    def host_requirements(self, net: NetworkSpec, topo: Topology, host: str) -> tuple[Requirement, ...]:
+        """What the host must offer this network beyond devices (checked by the host's
+        preflight before ``vnet host-apply``, and by the hooks before a start)."""
+        return ()
 
     def existing_bridge(self, net: NetworkSpec) -> Optional[str]:
         """The host bridge this network's guests join that neither vnet nor libvirt creates

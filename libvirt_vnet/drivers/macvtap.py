@@ -16,7 +16,7 @@ from typing import Any, Optional
 from ..errors import ImportRefused, InputError
 from ..model import names
 from ..model.derived import nics_by_network
-from ..model.libvirt import ForwardDef, ForwardMode, InterfaceDef, NetworkDef, VirtualPortType
+from ..model.libvirt import ForwardDef, ForwardMode, InterfaceDef, NetworkDef, VirtualPortDef, VirtualPortType
 from ..model.plumbing import HostObject, MacvlanShim
 from ..model.topology import HostSpec, NetworkSpec, NicSpec, Topology, VmSpec
 from .base import (
@@ -24,15 +24,24 @@ from .base import (
     IMPORT_HINT,
     NOT_MINE,
     SEGMENT_KEYS,
+    VDP,
     Device,
     Driver,
     ImportedEntry,
+    Requirement,
     effective_portgroup,
     first_set,
     nic_interface,
 )
 
 MODES = ("vepa", "bridge", "private", "passthrough")
+#: what libvirt needs of a virtual port of each type to start a guest on it
+_REQUIRED = {VirtualPortType.QBG: ("managerid", "typeid", "typeidversion"),
+             VirtualPortType.QBH: ("profileid",)}
+
+
+def _shown(value: object) -> object:
+    return value.value if isinstance(value, VirtualPortType) else value
 #: forward modes only this kind has (mode bridge with an interface pool is this kind's too)
 _IMPORTED_MODES = {ForwardMode.PRIVATE: "private", ForwardMode.VEPA: "vepa", ForwardMode.PASSTHROUGH: "passthrough"}
 
@@ -78,6 +87,13 @@ class MacvtapDriver(Driver):
             if vp is not None and vp.type in (VirtualPortType.OPENVSWITCH, VirtualPortType.MIDONET):
                 raise InputError(f"{vp.type.value} virtual ports need kind openvswitch",
                                  path=f"{net.path}.virtualport")
+        for vp, where in [(net.virtualport, f"{net.path}.virtualport")] + [
+                (pg.virtualport, f"{net.path}.portgroups.{pg.name}.virtualport") for pg in net.portgroups]:
+            if vp is not None and vp.instanceid is not None:
+                raise InputError(
+                    "an 802.1Qbg instance ID names the port of one guest; on a network or "
+                    "portgroup every guest would share it", path=f"{where}.instanceid",
+                    hint="leave it out (libvirt makes one per guest), or give it on the NIC")
         if net.shim is not None and net.mode not in ("bridge", "vepa"):
             raise InputError(
                 f"a host shim cannot reach guests in {net.mode} mode",
@@ -97,6 +113,57 @@ class MacvtapDriver(Driver):
         if nic.vlan is not None and net.mode != "passthrough":
             raise InputError("libvirt applies VLAN tags to macvtap devices only in passthrough mode",
                              path=f"{nic.path}.vlan")
+        port = self.nic_virtualport(nic, net, attach)
+        if port is None or port.type is None:
+            return
+        missing = [k for k in _REQUIRED.get(port.type, ()) if getattr(port, k) is None]
+        if missing:
+            raise InputError(
+                f"the NIC's {port.type.value} virtual port has no {', '.join(missing)}: libvirt "
+                "refuses to start the guest without " + ("them" if len(missing) > 1 else "it"),
+                path=f"{nic.path}.virtualport",
+                hint="give " + ", ".join(_REQUIRED[port.type]) + " on the network, its portgroup "
+                "or the NIC" + (" (a direct NIC takes only its own, or the network's)" if attach == "direct" else ""))
+
+    def nic_virtualport(self, nic: NicSpec, net: NetworkSpec, attach: str) -> Optional[VirtualPortDef]:
+        """The virtual port libvirt gives the NIC: a direct NIC's own (or the one vnet
+        copies from its portgroup or network); a network NIC's, its portgroup's and the
+        network's merged as libvirt merges them when the guest starts
+        (virNetDevVPortProfileMerge3: a parameter given twice must agree)."""
+        pg = effective_portgroup(nic, net)
+        layers = [(vp, where) for vp, where in (
+            (nic.virtualport, "the NIC"), (pg.virtualport if pg else None, f"portgroup {pg.name!r}" if pg else ""),
+            (net.virtualport, "the network")) if vp is not None]
+        if attach == "direct" or len(layers) < 2:
+            return layers[0][0] if layers else None
+        merged: dict[str, tuple[object, str]] = {}
+        for vp, where in layers:
+            for key, value in dataclasses.asdict(vp).items():
+                if value is None:
+                    continue
+                if key in merged and merged[key][0] != value:
+                    theirs, there = merged[key]
+                    raise InputError(
+                        f"the NIC's virtual port gets {key} {_shown(theirs)} from {there} and "
+                        f"{_shown(value)} from {where}: libvirt refuses to merge them when the "
+                        "guest starts", path=f"{nic.path}.virtualport",
+                        hint=f"give {key} in one place only (e.g. the common parts on the network, "
+                        "the VSI type on each portgroup)")
+                merged.setdefault(key, (value, where))
+        return VirtualPortDef(**{k: v for k, (v, _) in merged.items()})  # type: ignore[arg-type]
+
+    def host_requirements(self, net: NetworkSpec, topo: Topology, host: str) -> tuple[Requirement, ...]:
+        """An 802.1Qbg port (the network's, a portgroup's or a NIC's) needs VDP on every
+        device of the pool (the PF of a VF pool)."""
+        ports = [(net.virtualport, f"{net.path}.virtualport")]
+        ports += [(pg.virtualport, f"{net.path}.portgroups.{pg.name}.virtualport") for pg in net.portgroups]
+        ports += [(nic.virtualport, f"{nic.path}.virtualport")
+                  for vm, nic in nics_by_network(topo).get(net.name, ()) if vm.host == host]
+        path = next((p for vp, p in ports if vp is not None and vp.type is VirtualPortType.QBG), None)
+        if path is None:
+            return ()
+        devices = self.pool(net) or ((net.pf,) if net.pf else ())
+        return tuple(Requirement(VDP, dev, path) for dev in devices)
 
     def pool_size(self, net: NetworkSpec, host: HostSpec) -> Optional[int]:
         if net.mode != "passthrough":

@@ -119,6 +119,9 @@ def load_virtualport(value: Any, path: str) -> VirtualPortDef:
         interfaceid=d.get("interfaceid", as_uuid),
     )
     d.done()
+    if vp.managerid == 0:
+        raise InputError("802.1Qbg reserves VSI manager ID 0", path=d.sub("managerid"),
+                         hint="use the manager ID of your VSI database (1..255)")
     allowed = {
         VirtualPortType.QBG: {"managerid", "typeid", "typeidversion", "instanceid"},
         VirtualPortType.QBH: {"profileid"},

@@ -630,3 +630,47 @@ def test_encodings(data: bytes, ok: bool) -> None:
         topo_input.load_yaml_bytes(data, "t.yaml")
     assert info.value.path == "t.yaml" and "not UTF-8 text (byte" in info.value.message
     assert "iconv" in (info.value.hint or "")
+
+
+# ---- issue 10: what an 802.1Qbg (or 802.1Qbh) port needs, known from the topology (item 14) --
+
+QBG = {"type": "802.1Qbg", "managerid": 11, "typeid": 1193047, "typeidversion": 2}
+PORT_CASES = [
+    ({"networks__e": {"kind": "macvtap", "mode": "vepa", "uplink": "eth1",
+                      "virtualport": {"type": "802.1Qbg", "managerid": 11}},
+      "vms__web__nics": [{"network": "e"}]},
+     "vms.web.nics[0].virtualport", "802.1Qbg virtual port has no typeid, typeidversion"),
+    ({"networks__e": {"kind": "macvtap", "mode": "vepa", "uplink": "eth1", "virtualport": QBG,
+                      "portgroups": {"w": {"default": True, "virtualport": {"typeid": 7}}}},
+      "vms__web__nics": [{"network": "e"}]},
+     "vms.web.nics[0].virtualport", "gets typeid 7 from portgroup 'w' and 1193047 from the network"),
+    ({"networks__e": {"kind": "macvtap", "mode": "vepa", "uplink": "eth1", "virtualport": QBG},
+      "vms__web__nics": [{"network": "e", "virtualport": {"type": "802.1Qbh"}}]},
+     "vms.web.nics[0].virtualport", "gets type 802.1Qbh from the NIC and 802.1Qbg from the network"),
+    ({"networks__e": {"kind": "macvtap", "mode": "vepa", "uplink": "eth1"},
+      "vms__web__nics": [{"network": "e", "attach": "direct", "virtualport": {"type": "802.1Qbg", "managerid": 3}}]},
+     "vms.web.nics[0].virtualport", "has no typeid, typeidversion"),
+    ({"networks__f": {"kind": "macvtap", "mode": "passthrough", "pf": "enp3s0f0", "virtualport": {"type": "802.1Qbh"}},
+      "vms__web__nics": [{"network": "f"}]}, "vms.web.nics[0].virtualport", "802.1Qbh virtual port has no profileid"),
+    ({"networks__e": {"kind": "macvtap", "mode": "vepa", "uplink": "eth1",
+                      "virtualport": {**QBG, "instanceid": "09b11c53-8b5c-4eeb-8f00-d84eaa0aaa4f"}}},
+     "networks.e.virtualport.instanceid", "every guest would share it"),
+    ({"networks__e": {"kind": "macvtap", "mode": "vepa", "uplink": "eth1", "virtualport": {**QBG, "managerid": 0}}},
+     "networks.e.virtualport.managerid", "reserves VSI manager ID 0"),
+]
+
+
+@pytest.mark.parametrize(("changes", "path", "message"), PORT_CASES, ids=[c[2][:40] for c in PORT_CASES])
+def test_virtual_ports_libvirt_could_not_start(changes: dict[str, Any], path: str, message: str) -> None:
+    errs = errors_of(doc(**changes))
+    assert any(e.path == path and message in e.message for e in errs), [str(e) for e in errs]
+
+
+def test_layers_of_a_virtual_port_that_agree_are_fine() -> None:
+    topo_input.load(doc(networks__e={"kind": "macvtap", "mode": "vepa", "uplink": "eth1",
+                                     "virtualport": {"type": "802.1Qbg", "managerid": 11},
+                                     "portgroups": {"w": {"virtualport": {"typeid": 1, "typeidversion": 1}},
+                                                    "d": {"default": True, "virtualport": QBG}}},
+                        vms__web__nics=[{"network": "e", "portgroup": "w"}, {"network": "e"},
+                                        {"network": "e", "virtualport": {
+                                            "instanceid": "09b11c53-8b5c-4eeb-8f00-d84eaa0aaa4f"}}]))
