@@ -133,6 +133,10 @@ def cmd_import(args: argparse.Namespace) -> int:
             imported.add(data, "<stdin>" if src == "-" else src)
     doc = imported.document()
     log.info("imported %s", ", ".join(f"{k} from {v}" for k, v in imported.sources.items()))
+    for entry, parts in imported.assembled.items():
+        kind = doc["networks"][entry]["kind"]
+        print(f"vnet: note: {kind} network {entry!r} rebuilt from libvirt networks {', '.join(parts)}",
+              file=sys.stderr)
     sys.stdout.write(yaml.safe_dump(doc, sort_keys=False, default_flow_style=False))
     return 0
 
@@ -229,7 +233,8 @@ def add_parsers(sub: argparse._SubParsersAction[Any]) -> None:
     s.add_argument("source", nargs="*", help="network XML files ('-' for stdin), or with "
                    "--connect the network names (default: all)")
     s.add_argument("--connect", metavar="URI", help="read networks from this libvirt")
-    s.add_argument("--name", default="imported", help="topology name (default: imported)")
+    s.add_argument("--name", help="topology name (default: the one vnet's metadata gives the "
+                   "networks, else imported)")
     s.set_defaults(func=cmd_import)
 
     s = sub.add_parser("interfaces", help="print one VM's <interface> XML, or merge it "

@@ -4,7 +4,10 @@ A driver owns everything about its kind: the topology keys it takes and their ru
 (:meth:`Driver.validate`, :meth:`Driver.validate_nic`), naming, the libvirt networks and
 interfaces it maps to, the host objects it needs, and the way back — which libvirt
 networks it recognises (:meth:`Driver.claims`) and how it turns one into a topology entry
-(:meth:`Driver.import_forward`, :meth:`Driver.import_bridge`, ...).  Adding a kind is one
+(:meth:`Driver.import_forward`, :meth:`Driver.import_bridge`, ...) — or, for a kind that
+renders one entry as several libvirt networks, which entry a network is part of
+(:meth:`Driver.import_part`) and how the parts complete it (:meth:`Driver.import_parts`).
+Drivers import only the model and the errors; they print nothing and touch no host.  Adding a kind is one
 module (and a third-party kind, registered under the ``libvirt_vnet.drivers`` entry point,
 gets validation and import too).
 """
@@ -88,6 +91,17 @@ class Requirement:
     need: str
     device: str
     path: str
+
+
+@dataclass(frozen=True)
+class ImportPart:
+    """A libvirt network that is one of several making up topology entry ``entry`` (a
+    two-tier network: its aggregation network and one network per access switch).  The
+    ``main`` one is imported field by field as the entry's own settings; the driver's
+    :meth:`Driver.import_parts` adds what the others say."""
+
+    entry: str
+    main: bool
 
 
 class Driver:
@@ -294,6 +308,18 @@ class Driver:
         bd = prune({"name": b.name, "mac_table_manager": b.mac_table_manager})
         if bd:
             out.put("bridge", bd, "/network/bridge")
+
+    def import_part(self, net: NetworkDef) -> Optional[ImportPart]:
+        """Which entry ``net`` is a part of, when this kind renders one entry as several
+        libvirt networks (vnet's metadata says so); ``None``: ``net`` is an entry itself.
+        May raise :class:`ImportRefused` when the metadata and the network disagree."""
+        return None
+
+    def import_parts(self, main: NetworkDef, parts: list[NetworkDef], out: ImportedEntry) -> None:
+        """Complete ``out``, the entry imported from the ``main`` part, from the other
+        libvirt networks of the entry (all of them given, in a stable order); refuse what
+        they say that the entry cannot."""
+        raise NotImplementedError(f"kind {self.kind} has no entries of several networks")
 
     def implied_virtualport(self, vp: VirtualPortDef) -> bool:
         """Whether this kind renders ``vp`` by itself (then the entry need not say it)."""

@@ -394,8 +394,9 @@ def parse_network(root: etree._Element) -> NetworkDef:
             if child.tag == vnetmeta.q("network"):
                 try:
                     vnet_meta = vnetmeta.network_meta_from(child)
-                except ValueError as exc:
-                    raise ImportRefused(str(exc), path=f"{md.path}/vnet:network") from None
+                except (ValueError, TypeError) as exc:  # TypeError: an object missing a field
+                    raise ImportRefused(f"vnet's metadata cannot be read: {exc}",
+                                        path=f"{md.path}/vnet:network") from None
             else:
                 c = etree.fromstring(etree.tostring(child))
                 c.tail = None

@@ -303,3 +303,19 @@ def test_import_honours_the_documents_encoding(tmp_path: Path, data: bytes) -> N
     r = vnet_bytes("import", str(tmp_path / "n.xml"))
     assert r.returncode == 0, r.stderr.decode()
     assert list(yaml.safe_load(r.stdout)["networks"]) == ["né"]
+
+
+def test_import_rebuilds_a_two_tier_network(tmp_path: Path) -> None:
+    import yaml
+
+    out = tmp_path / "out"
+    assert main(["render", str(REPO / "examples" / "a-v0-two-tier.yaml"), "-o", str(out)]) == 0
+    files = sorted((out / "hv1" / "networks").glob("*.xml"))
+    r = vnet("import", *map(str, files))
+    assert r.returncode == 0, r.stderr
+    doc = yaml.safe_load(r.stdout)
+    assert doc["name"] == "a-v0" and list(doc["networks"]) == ["campus"]
+    assert doc["networks"]["campus"]["kind"] == "two-tier"
+    assert "two-tier network 'campus' rebuilt from libvirt networks campus, campus-floor1, campus-floor2" in r.stderr
+    r = vnet("import", str(out / "hv1" / "networks" / "campus.xml"))  # the aggregation alone
+    assert r.returncode == 2 and "import its access networks (campus-<switch>) with it" in r.stderr
