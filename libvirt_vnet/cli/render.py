@@ -155,7 +155,11 @@ def cmd_interfaces(args: argparse.Namespace) -> int:
             text = Path(args.merge).read_bytes()
         except OSError as exc:
             raise InputError(f"cannot read: {exc.strerror}", path=args.merge) from None
-        sys.stdout.write(rendered.merge_into(text, args.merge, force=args.force))
+        result = rendered.merge(text, args.merge, force=args.force,
+                                replace_foreign=args.replace_foreign)
+        for note in result.notes:
+            print(f"vnet: note: {note}", file=sys.stderr)
+        sys.stdout.write(result.xml)
     elif args.nic is not None:
         docs = rendered.interface_xml()
         if not 0 <= args.nic < len(docs):
@@ -243,7 +247,10 @@ def add_parsers(sub: argparse._SubParsersAction[Any]) -> None:
                        "attach-device); with --merge the given domain XML with them merged in: "
                        "NICs with the same MAC get vnet's parts replaced (source, model, "
                        "VLAN, ...) and keep the rest (PCI address, boot order, filters); other "
-                       "NICs are added; nothing else in the domain changes.")
+                       "NICs are added; NICs vnet merged earlier for this VM that the topology "
+                       "no longer has are removed, and NICs vnet merged for another topology or "
+                       "VM are refused (--replace-foreign removes them); each removal is noted "
+                       "on stderr; nothing else in the domain changes.")
     s.add_argument("topology", help="topology YAML file")
     s.add_argument("vm", help="the VM's name under vms:")
     s.add_argument("--nic", type=int, metavar="N", help="print only NIC N (0 is the first)")
@@ -251,6 +258,9 @@ def add_parsers(sub: argparse._SubParsersAction[Any]) -> None:
                    "(e.g. from virsh dumpxml --inactive VM)")
     s.add_argument("--force", action="store_true",
                    help="merge even into a domain whose name is not the VM's")
+    s.add_argument("--replace-foreign", action="store_true",
+                   help="remove the NICs vnet merged into the domain for another topology or "
+                   "VM (refused otherwise) and merge this VM's")
     add_target(s)
     s.set_defaults(func=cmd_interfaces)
 

@@ -3,16 +3,20 @@ both into an existing domain document.
 
 Formatting is pure and deterministic and starts from ``xml_templates/interface.xml``.
 Merging replaces interfaces whose MAC vnet owns, appends the others, and replaces only
-vnet's own metadata element: everything else in the user's domain is left as it was.
+vnet's own metadata element: everything else in the user's domain is left as it was —
+except NICs vnet itself merged before (its metadata lists them), which belong to their
+topology and VM: another owner's are a conflict unless explicitly replaced, and this
+owner's that the topology dropped are removed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from lxml import etree
 
-from ..errors import InputError
+from ..errors import ConflictError, InputError
 from ..model.libvirt import InterfaceDef
 from ..model.plumbing import DomainMeta
 from . import metadata as vnetmeta
@@ -76,11 +80,34 @@ OWNED_CHILDREN = frozenset({"mac", "source", "vlan", "virtualport", "bandwidth",
                             "mtu", "link", "port"})
 
 
+@dataclass(frozen=True)
+class MergeResult:
+    """The merged domain XML, and what the merge did besides adding and updating
+    vnet's NICs (one line each: NICs removed, metadata of another owner replaced)."""
+
+    xml: str
+    notes: tuple[str, ...] = ()
+
+
 def merge_into_domain(domain_xml: str | bytes, interfaces: Iterable[etree._Element],
                       metadata: etree._Element, source: str = "<domain>",
-                      expect_name: str | None = None) -> str:
+                      expect_name: str | None = None, replace_foreign: bool = False) -> str:
+    """``domain_xml`` with vnet's interfaces and metadata merged in (see :func:`merge_domain`)."""
+    return merge_domain(domain_xml, interfaces, metadata, source, expect_name, replace_foreign).xml
+
+
+def merge_domain(domain_xml: str | bytes, interfaces: Iterable[etree._Element],
+                 metadata: etree._Element, source: str = "<domain>",
+                 expect_name: str | None = None, replace_foreign: bool = False) -> MergeResult:
     """``domain_xml`` with vnet's interfaces and metadata merged in (see module doc).
-    With ``expect_name``, a domain of another name is refused."""
+    With ``expect_name``, a domain of another name is refused.
+
+    Ownership comes from the domain's vnet metadata, which lists the NICs vnet merged
+    and for which topology and VM: NICs vnet merged for another topology or VM are a
+    conflict (merging would mix two owners' NICs under one owner's metadata), unless
+    ``replace_foreign``: then they are removed and these merged.  NICs vnet merged for
+    this same VM that its topology no longer has are removed (they would be left without
+    the metadata the hooks plumb them from).  The user's own NICs are never removed."""
     root = _parse_domain(domain_xml, source)
     name = root.findtext("name")
     if expect_name is not None and name != expect_name:
@@ -94,7 +121,10 @@ def merge_into_domain(domain_xml: str | bytes, interfaces: Iterable[etree._Eleme
         mac = el.find("mac")
         if mac is not None and mac.get("address"):
             existing[str(mac.get("address")).lower()] = el
-    for new in interfaces:
+    new_ifaces = list(interfaces)
+    ours = {str(new.find("mac").get("address")).lower() for new in new_ifaces}  # type: ignore[union-attr]
+    notes = _release_owned(existing, ours, _old_meta(root, source), metadata, name, source, replace_foreign)
+    for new in new_ifaces:
         new_mac = new.find("mac").get("address")  # type: ignore[union-attr]
         old = existing.get(str(new_mac).lower())
         if old is not None:
@@ -130,9 +160,50 @@ def merge_into_domain(domain_xml: str | bytes, interfaces: Iterable[etree._Eleme
     md.append(metadata)
     etree.indent(root, space="  ")
     text: str = etree.tostring(root, encoding="unicode")
-    return text + "\n"
+    return MergeResult(xml=text + "\n", notes=tuple(notes))
 
 
-def read_domain_meta(domain_xml: str | bytes) -> DomainMeta | None:
+def _old_meta(root: etree._Element, source: str) -> DomainMeta | None:
+    try:
+        return vnetmeta.domain_meta_of(root)
+    except (ValueError, TypeError) as exc:
+        raise InputError(f"the domain's vnet metadata cannot be read: {exc}", path=source,
+                         hint="remove its <vnet:domain> element (and the NICs vnet merged) by "
+                         "hand, then merge again") from None
+
+
+def _release_owned(existing: dict[str, etree._Element], ours: set[str], old: DomainMeta | None,
+                   metadata: etree._Element, domain: str | None, source: str,
+                   replace_foreign: bool) -> list[str]:
+    """Remove (from the domain and ``existing``) the NICs vnet merged earlier that this
+    merge does not bring back, as the rules of :func:`merge_domain` say; their notes."""
+    if old is None:
+        return []
+    owner = (metadata.get("topology"), metadata.get("vm"))
+    merged = {nic.mac.lower(): nic for nic in old.nics if nic.mac.lower() in existing}
+    foreign = (old.topology, old.vm) != owner
+    notes = []
+    if foreign:
+        if merged and not replace_foreign:
+            listed = ", ".join(f"{mac} (network {nic.network!r})" for mac, nic in sorted(merged.items()))
+            raise ConflictError(
+                f"domain {domain!r} holds NICs vnet merged for VM {old.vm!r} of topology "
+                f"{old.topology!r}: {listed}; merging VM {owner[1]!r} of topology {owner[0]!r} "
+                "would mix both under one owner's metadata", path=source,
+                hint="--replace-foreign removes those NICs and merges these (or, from Python, "
+                "replace_foreign=True); or merge into the domain they belong to")
+        notes.append(f"replaced vnet's metadata of VM {old.vm!r} of topology {old.topology!r}")
+    for mac, nic in sorted(merged.items()):
+        if mac in ours and not foreign:
+            continue
+        el = existing.pop(mac)
+        el.getparent().remove(el)  # type: ignore[union-attr]
+        why = (f"vnet's for VM {old.vm!r} of topology {old.topology!r}" if foreign
+               else "vnet's, and no longer in the topology")
+        notes.append(f"removed NIC {mac} on network {nic.network!r} ({why})")
+    return notes
+
+
+def read_domain_meta(domain_xml: str | bytes, source: str = "<domain>") -> DomainMeta | None:
     """vnet's metadata of a domain document, or ``None`` when it has none."""
-    return vnetmeta.domain_meta_of(_parse_domain(domain_xml, "<domain>"))
+    return _old_meta(_parse_domain(domain_xml, source), source)

@@ -319,3 +319,19 @@ def test_import_rebuilds_a_two_tier_network(tmp_path: Path) -> None:
     assert "two-tier network 'campus' rebuilt from libvirt networks campus, campus-floor1, campus-floor2" in r.stderr
     r = vnet("import", str(out / "hv1" / "networks" / "campus.xml"))  # the aggregation alone
     assert r.returncode == 2 and "import its access networks (campus-<switch>) with it" in r.stderr
+
+
+def test_merge_another_topology_is_refused_unless_replaced(tmp_path: Path) -> None:
+    a, b, dom = tmp_path / "a.yaml", tmp_path / "b.yaml", tmp_path / "pc1.xml"
+    a.write_text("name: a\nnetworks: {lan: {kind: isolated, subnet: 10.1.0.0/24}}\nvms: {pc1: {nics: [lan, lan]}}\n")
+    b.write_text("name: b\nnetworks: {lan: {kind: isolated, subnet: 10.2.0.0/24}}\nvms: {pc1: {nics: [lan]}}\n")
+    dom.write_text("<domain type='kvm'><name>pc1</name><memory>65536</memory><os><type>hvm</type></os>"
+                   "<devices/></domain>")
+    r = vnet("interfaces", str(a), "pc1", "--merge", str(dom))
+    assert r.returncode == 0 and r.stderr == ""
+    dom.write_text(r.stdout)
+    r = vnet("interfaces", str(b), "pc1", "--merge", str(dom))
+    assert r.returncode == 4 and r.stdout == "" and "holds NICs vnet merged for VM 'pc1' of topology 'a'" in r.stderr
+    r = vnet("interfaces", str(b), "pc1", "--merge", str(dom), "--replace-foreign")
+    assert r.returncode == 0 and r.stdout.count("<interface") == 1
+    assert r.stderr.count("vnet: note: removed NIC") == 2 and "topology 'a'" in r.stderr

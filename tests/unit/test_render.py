@@ -234,3 +234,71 @@ def test_merge_refuses_another_domain_unless_forced() -> None:
     with pytest.raises(VnetError, match="not the topology's VM 'web1'"):
         vm.merge_into(other)
     assert "<name>db9</name>" in vm.merge_into(other, force=True)
+
+
+# ---- merging respects who owns a NIC (issue 10, item 15) -----------------------------------
+
+def _vm(topology: str, vm: str, *nics: dict[str, Any]) -> rendering.RenderedVm:
+    topo = topo_input.load({"name": topology, "networks": {"lan": {"kind": "isolated", "subnet": "10.1.0.0/24"}},
+                            "vms": {vm: {"nics": list(nics)}, "other": {"nics": ["lan"]}}})
+    return rendering.render(topo).vm(vm)
+
+
+PLAIN = ("<domain type='kvm'><name>pc1</name><memory>65536</memory><os><type>hvm</type></os>"
+         "<devices><interface type='user'><mac address='52:54:00:99:99:99'/></interface></devices></domain>")
+A1, A2, B1 = ({"network": "lan", "mac": "52:54:00:0a:00:01"}, {"network": "lan", "mac": "52:54:00:0a:00:02"},
+              {"network": "lan", "mac": "52:54:00:0b:00:01"})
+
+
+def _macs(xml: str) -> list[str]:
+    return [i.find("mac").get("address") for i in xml_of(xml).findall("devices/interface")]
+
+
+def test_merging_another_topologys_vm_is_refused_by_default() -> None:
+    from libvirt_vnet.errors import ConflictError
+
+    merged_a = _vm("a", "pc1", A1, A2).merge_into(PLAIN)
+    with pytest.raises(ConflictError) as info:
+        _vm("b", "pc1", B1).merge_into(merged_a)
+    assert info.value.exit_code == 4 and "52:54:00:0a:00:01" in info.value.message
+    assert "topology 'a'" in info.value.message and "--replace-foreign" in (info.value.hint or "")
+    with pytest.raises(ConflictError):  # another VM of the same topology is another owner too
+        _vm("a", "other").merge_into(merged_a.replace("<name>pc1</name>", "<name>other</name>"))
+    with pytest.raises(ConflictError):  # even when the new NIC has a MAC of the old owner's
+        _vm("b", "pc1", A1).merge_into(merged_a)
+
+
+def test_replace_foreign_removes_the_other_owners_nics_only() -> None:
+    merged_a = _vm("a", "pc1", A1, A2).merge_into(PLAIN)
+    result = _vm("b", "pc1", B1).merge(merged_a, replace_foreign=True)
+    assert _macs(result.xml) == ["52:54:00:99:99:99", "52:54:00:0b:00:01"]  # the user's NIC stays
+    assert ifacexml.read_domain_meta(result.xml).topology == "b"  # type: ignore[union-attr]
+    assert len(result.notes) == 3 and all("topology 'a'" in n for n in result.notes)
+    again = _vm("b", "pc1", A1).merge(merged_a, replace_foreign=True)  # a shared MAC: one NIC
+    assert _macs(again.xml) == ["52:54:00:99:99:99", "52:54:00:0a:00:01"]
+
+
+def test_nics_the_topology_dropped_leave_the_domain() -> None:
+    merged = _vm("a", "pc1", A1, A2).merge_into(PLAIN)
+    added = merged.replace("</devices>", "<interface type='user'><mac address='52:54:00:88:88:88'/>"
+                                         "</interface></devices>")  # the user's, added later
+    result = _vm("a", "pc1", A1).merge(added)
+    assert _macs(result.xml) == ["52:54:00:99:99:99", "52:54:00:0a:00:01", "52:54:00:88:88:88"]
+    assert result.notes == ("removed NIC 52:54:00:0a:00:02 on network 'lan' (vnet's, and no longer "
+                            "in the topology)",)
+    assert _vm("a", "pc1", A1).merge(result.xml).notes == ()  # a second merge changes nothing
+    assert _vm("a", "pc1", A1).merge_into(result.xml) == result.xml
+
+
+@pytest.mark.parametrize(("domain", "message"), [
+    (PLAIN.replace("</devices>", "</devices><metadata><vnet:domain xmlns:vnet='urn:libvirt-vnet:metadata:1' "
+                   "topology='a' vm='pc1'><vnet:nic mac='52:54:00:0a:00:01' network='lan' kind='isolated'>"
+                   "<vnet:bridge/></vnet:nic></vnet:domain></metadata>"), "vnet metadata cannot be read"),
+    ("<!DOCTYPE domain [<!ENTITY x 'pc1'>]>" + PLAIN.replace("<name>pc1</name>", "<name>&x;</name>"),
+     "<!DOCTYPE>"),
+])
+def test_a_hostile_domain_is_one_error(domain: str, message: str) -> None:
+    from libvirt_vnet.errors import InputError
+
+    with pytest.raises(InputError, match=message):
+        _vm("a", "pc1", A1).merge_into(domain)
