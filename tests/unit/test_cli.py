@@ -146,8 +146,8 @@ def test_installed_package_finds_its_templates(tmp_path: Path, good: Path) -> No
     assert (target / "libvirt_vnet" / "xml_templates" / "network.xml").is_file()
     assert (target / "libvirt_vnet" / "topology" / "schema.json").is_file()
     assert (target / "libvirt_vnet" / "hook_scripts" / "qemu").is_file()
-    code = ("import sys, libvirt_vnet as v, libvirt_vnet.templates as t, libvirt_vnet.hookinstall as h;"
-            "assert str(t._template_dir()).startswith(sys.argv[2]), t._template_dir();"
+    code = ("import sys, libvirt_vnet as v, libvirt_vnet.resources as t, libvirt_vnet.hook.install as h;"
+            "assert str(t.templates_dir()).startswith(sys.argv[2]), t.templates_dir();"
             "assert 'vnet-install: call' in h.template('network');"
             "r = v.render(v.load_file(sys.argv[1])); print(len(r.networks))")
     r = subprocess.run([sys.executable, "-c", code, str(good), str(target)], capture_output=True,
