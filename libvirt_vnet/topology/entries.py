@@ -72,7 +72,7 @@ def _entry(name: str, value: Any, path: str, what: str, settings: set[str]) -> D
 def load_network(name: str, value: Any, path: str,
                  host_names: Optional[tuple[str, ...]]) -> NetworkSpec:
     """One network entry: every independent problem of it at once (a bad key does not
-    hide a bad value next to it); the kind's own rules run once all keys are readable."""
+    hide a bad value next to it, nor a rule over several keys that read well)."""
     d = _entry(name, value, path, "network", set(_all_network_keys()))
     p = Problems()
     p.run(as_name, name, path)
@@ -107,7 +107,6 @@ def load_network(name: str, value: Any, path: str,
     options = p.run(lambda: tuple(as_str(x, q) for x, q in each(
         d.get("dnsmasq_options", lambda v, _: v, []), d.sub("dnsmasq_options"))))
     fields = {key: p.run(d.get, key, conv) for key, conv in _NETWORK_FIELDS.items()}
-    p.check()
     spec = NetworkSpec(
         name=name, kind=kind, path=path, hosts=hosts, ips=ips, ip_keys=ip_keys,
         metadata=metadata or (), uplinks=uplinks or (), access=access or (), shim=shim,
@@ -115,10 +114,23 @@ def load_network(name: str, value: Any, path: str,
         routes=fields.pop("routes") or (), portgroups=fields.pop("portgroups") or (),
         **fields,
     )
-    p.run(_network_rules, spec, d)
-    p.run(driver.validate, spec)
+    # the rules over several keys run even when some keys failed (their problems are
+    # independent), but only what they find at a key that read well is reported: a rule
+    # that met a key which failed to read (absent from the spec) would only echo it
+    failed = {_key_of(e.path, path) for e in p.errors}
+    rules = Problems()
+    rules.run(_network_rules, spec, d)
+    rules.run(driver.validate, spec)
+    p.extend(e for e in rules.errors
+             if not failed or (_key_of(e.path, path) not in failed | {""}))
     p.check()
     return spec
+
+
+def _key_of(where: Optional[str], network: str) -> str:
+    """The network key a problem's path is under (``""``: the network itself)."""
+    rest = (where or "")[len(network):] if (where or "").startswith(network) else ""
+    return rest.lstrip(".").split(".")[0].split("[")[0]
 
 
 #: the network keys read by one converter each (the others have their own readers above)

@@ -674,3 +674,11 @@ def test_layers_of_a_virtual_port_that_agree_are_fine() -> None:
                         vms__web__nics=[{"network": "e", "portgroup": "w"}, {"network": "e"},
                                         {"network": "e", "virtualport": {
                                             "instanceid": "09b11c53-8b5c-4eeb-8f00-d84eaa0aaa4f"}}]))
+
+
+def test_a_networks_rules_still_run_when_one_of_its_keys_is_bad() -> None:
+    """A bad mtu does not hide that the vlan-bridge has no uplink; a bad vlan is not also
+    reported as a missing one."""
+    errs = errors_of(doc(networks__v10={"kind": "vlan-bridge", "mtu": 20, "vlan": "x"}))
+    assert sorted(e.path or "" for e in errs) == ["networks.v10.mtu", "networks.v10.uplink", "networks.v10.vlan"]
+    assert [e.message for e in errs if e.path == "networks.v10.vlan"] == ["expected a whole number, got the text 'x'"]
