@@ -12,11 +12,11 @@ import re
 from pathlib import Path
 from typing import Any, Callable, Optional, TypeVar, Union
 
-from ..errors import InputError
+from ..errors import InputError, VnetError
 from ..model.topology import HostSpec, Topology, VmSpec
 from .consistency import validate_together
 from .entries import load_host, load_network, load_vm_parts
-from .reader import Doc, Problems, as_str
+from .reader import Doc, Problems, as_str, clip_echo
 
 T = TypeVar("T")
 
@@ -45,7 +45,10 @@ def load(data: Any, source: str = "<topology>") -> Topology:
                     vms=tuple(v for v in vms if v.host in loaded), source=source)
     if hosts:
         p.extend(validate_together(topo, broken_networks))
-    p.check()
+    try:
+        p.check()
+    except VnetError as exc:
+        raise clip_echo(exc) from None
     return topo
 
 

@@ -115,15 +115,45 @@ def unknown_key(key: str, known: AbstractSet[str], path: str) -> InputError:
     return InputError(f"unknown key {key!r}", path=f"{path}.{key}" if path else key, hint=hint)
 
 
+#: a word longer than this is no misspelt option (and comparing it would only cost time)
+_MAX_SUGGESTED = 100
+
+
 def close_match(word: str, options: Sequence[str], cutoff: float = 0.6) -> Optional[str]:
     """The option ``word`` most likely means: the same word in another case first
     (``NAT`` for ``nat``), else the closest spelling."""
+    if len(word) > _MAX_SUGGESTED:
+        return None
     folded = [o for o in options if o.lower() == word.lower()]
     if folded:
         return folded[0]
     lowered = {o.lower(): o for o in options}
     close = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=cutoff)
     return lowered[close[0]] if close else None
+
+
+#: a run of text without spaces longer than this, in a problem's place, message or hint,
+#: is something the document echoed (a key or value of thousands of characters): only its
+#: start is shown.  Names are at most 200 characters, so a path naming two of them fits.
+MAX_ECHO = 480
+_LONG_WORD = re.compile(rf"\S{{{MAX_ECHO + 1},}}")
+
+
+def clip_echo(err: VnetError) -> VnetError:
+    """``err`` with every overlong run of text in it shortened to its start and its length
+    (one problem stays one readable line, whatever the document held)."""
+    def clip(text: Optional[str]) -> Optional[str]:
+        if text is None or len(text) <= MAX_ECHO:
+            return text
+        return _LONG_WORD.sub(lambda m: f"{m.group()[:60]}...({len(m.group())} characters)", text)
+
+    for inner in err.errors if isinstance(err, ErrorList) else [err]:
+        inner.path, inner.hint = clip(inner.path), clip(inner.hint)
+        inner.message = clip(inner.message) or ""
+        inner.args = (inner.message,)
+    if isinstance(err, ErrorList):
+        err.path, err.hint, err.message = err.errors[0].path, err.errors[0].hint, err.errors[0].message
+    return err
 
 
 #: the hint for a value YAML did not read as text

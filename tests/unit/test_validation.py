@@ -682,3 +682,23 @@ def test_a_networks_rules_still_run_when_one_of_its_keys_is_bad() -> None:
     errs = errors_of(doc(networks__v10={"kind": "vlan-bridge", "mtu": 20, "vlan": "x"}))
     assert sorted(e.path or "" for e in errs) == ["networks.v10.mtu", "networks.v10.uplink", "networks.v10.vlan"]
     assert [e.message for e in errs if e.path == "networks.v10.vlan"] == ["expected a whole number, got the text 'x'"]
+
+
+HUGE = "k" * 5000
+
+
+@pytest.mark.parametrize("changes", [
+    {"networks__lan__" + HUGE: 1},                        # an unknown key
+    {"networks__" + HUGE: {"kind": "isolated"}},           # a network name
+    {"vms__" + HUGE: {"host": "hv1"}},                     # a VM name
+    {"networks__lan__kind": HUGE},                         # a value among choices
+    {"networks__v10__uplink": HUGE},                       # a device name
+    {"networks__lan__" + HUGE: {"a" + HUGE: {"b" + HUGE: 1}}},  # a path of several
+], ids=["key", "network", "vm", "kind", "uplink", "nested"])
+def test_huge_text_of_the_document_is_echoed_short(changes: dict[str, Any]) -> None:
+    """Whatever the document holds, each problem stays a readable line: a run of text of
+    thousands of characters is shown by its start and its length."""
+    errs = errors_of(doc(**changes))
+    assert errs
+    for err in errs:
+        assert len(str(err)) < 1000 and "...(50" in str(err) and "characters)" in str(err), str(err)[:300]
