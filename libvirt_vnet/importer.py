@@ -273,6 +273,12 @@ def parts_to_entry(entry: str, nets: list[NetworkDef]) -> tuple[str, dict[str, A
             + ("missing: import it together with " if not mains else "given twice, with ")
             + ", ".join(sorted(n.name for n in nets if n not in mains)), path="/network",
             hint="vnet import needs every libvirt network of the entry, each once")
+    topologies = sorted({n.vnet_metadata.topology for n in nets if n.vnet_metadata is not None})
+    if len(topologies) > 1:
+        raise ImportRefused(f"{kind} network {entry!r}: its libvirt networks were rendered for "
+                            f"different topologies ({', '.join(map(repr, topologies))})",
+                            path="/network/metadata/vnet:network",
+                            hint="import each topology's networks into a topology of its own")
     out = _entry_of(mains[0], kind)
     driver.import_parts(mains[0], [n for n in nets if n is not mains[0]], out)
     _only_keys_of(kind, mains[0], out)

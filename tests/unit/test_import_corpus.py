@@ -458,3 +458,10 @@ def test_what_vnets_metadata_says_comes_back_or_nothing(case: str) -> None:
         imp.add(make(), case)
         imp.document()
     assert reason in str(info.value) and isinstance(info.value, InputError), str(info.value)
+
+
+def test_two_tier_parts_of_two_topologies_are_refused() -> None:
+    xmls = _two_tier_xml()
+    xmls["campus-floor2"] = xmls["campus-floor2"].replace('topology="golden-two-tier"', 'topology="other"')
+    with pytest.raises(VnetError, match="rendered for different topologies"):
+        _import_all(xmls)
