@@ -164,6 +164,9 @@ def merge_domain(domain_xml: str | bytes, interfaces: Iterable[etree._Element],
 
 
 def _old_meta(root: etree._Element, source: str) -> DomainMeta | None:
+    if len(root.findall(f"metadata/{vnetmeta.q('domain')}")) > 1:
+        raise InputError("the domain has several <vnet:domain> metadata elements: vnet writes one",
+                         path=source, hint="remove all but the one vnet wrote last")
     try:
         return vnetmeta.domain_meta_of(root)
     except (ValueError, TypeError) as exc:

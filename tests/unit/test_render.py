@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from lxml import etree
 from support.xmltools import xml_of
 
 from libvirt_vnet import rendering, virt
 from libvirt_vnet import topology as topo_input
-from libvirt_vnet.errors import ErrorList, UnsupportedError, VnetError
+from libvirt_vnet.errors import ErrorList, InputError, UnsupportedError, VnetError
 from libvirt_vnet.libvirtxml import interface as ifacexml
 from libvirt_vnet.libvirtxml import network as netxml
 from libvirt_vnet.libvirtxml.versions import DEFAULT_TARGET, LibvirtVersion
@@ -298,7 +299,14 @@ def test_nics_the_topology_dropped_leave_the_domain() -> None:
      "<!DOCTYPE>"),
 ])
 def test_a_hostile_domain_is_one_error(domain: str, message: str) -> None:
-    from libvirt_vnet.errors import InputError
-
     with pytest.raises(InputError, match=message):
         _vm("a", "pc1", A1).merge_into(domain)
+
+
+def test_two_vnet_metadata_elements_are_refused() -> None:
+    """Which of two would say who owns the NICs? Neither: vnet writes one."""
+    merged = _vm("a", "pc1", A1).merge_into(PLAIN)
+    (meta,) = xml_of(merged).find("metadata")
+    twice = merged.replace("</metadata>", etree.tostring(meta, encoding="unicode") + "</metadata>")
+    with pytest.raises(InputError, match="several <vnet:domain>"):
+        _vm("a", "pc1", A1).merge_into(twice)
