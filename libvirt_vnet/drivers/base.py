@@ -136,7 +136,9 @@ class Driver:
 
     # ---- validation (asked by libvirt_vnet.topology) ------------------------------
     def validate(self, net: NetworkSpec) -> None:
-        """Kind-specific rules of a network entry; raise :class:`InputError`."""
+        """Kind-specific rules of a network entry: every independent problem at once (an
+        :class:`~libvirt_vnet.errors.ErrorList`, see :func:`raise_all`); a rule that needs
+        a key another rule refused is skipped (the first problem is the one to fix)."""
 
     def validate_nic(self, vm_name: str, host: str, nic: NicSpec, net: NetworkSpec) -> None:
         """The rules of one NIC on a network of this kind, every independent problem at
@@ -157,9 +159,9 @@ class Driver:
                 f"a {net.kind} network cannot be attached as {attach!r}",
                 path=f"{nic.path}.attach", hint=f"use one of: {', '.join(self.attach)}"))
             raise ErrorList.of(problems)
-        problems.extend(_all_of(self._shared_nic_rules, nic, net, attach))
-        problems.extend(_all_of(self.nic_rules, nic, net, attach))
-        problems.extend(_all_of(self.address_rules, vm_name, nic, net))
+        problems.extend(problems_of(self._shared_nic_rules, nic, net, attach))
+        problems.extend(problems_of(self.nic_rules, nic, net, attach))
+        problems.extend(problems_of(self.address_rules, vm_name, nic, net))
         if problems:
             raise ErrorList.of(problems)
 
@@ -168,7 +170,7 @@ class Driver:
         problems: list[VnetError] = []
         for rule in (_portgroup_rule, _vf_rule, _floor_rule, _isolation_rule, _virtualport_rule,
                      _spoofchk_rule, _vlan_rule):
-            problems.extend(_all_of(rule, self, nic, net, attach))
+            problems.extend(problems_of(rule, self, nic, net, attach))
         if problems:
             raise ErrorList.of(problems)
 
@@ -416,32 +418,38 @@ def bridge_network(net: NetworkSpec, topo: Topology, host: str, driver: Driver,
     )
 
 
-def refuse_bridge_settings(net: NetworkSpec, owner: str) -> None:
-    """For bridges vnet does not create: only the name (and macTableManager) apply."""
+def refuse_bridge_settings(net: NetworkSpec, owner: str) -> list[VnetError]:
+    """For bridges vnet does not create: only the name (and macTableManager) apply; the
+    problems of every other setting given."""
     b = net.bridge
     if b is None:
-        return
-    for key in ("mac", "stp", "delay", "zone"):
-        if getattr(b, key) is not None:
-            raise InputError(
-                f"bridge.{key} cannot be set here: {owner}",
-                path=f"{net.path}.bridge.{key}",
-                hint="configure that bridge on the host, or use a kind whose bridge vnet "
-                "or libvirt creates (nat, route, open, isolated, vlan-bridge, two-tier)")
+        return []
+    problems: list[VnetError] = [InputError(
+        f"bridge.{key} cannot be set here: {owner}", path=f"{net.path}.bridge.{key}",
+        hint="configure that bridge on the host, or use a kind whose bridge vnet "
+        "or libvirt creates (nat, route, open, isolated, vlan-bridge, two-tier)")
+        for key in ("mac", "stp", "delay", "zone") if getattr(b, key) is not None]
     if b.dummy_tap:
-        raise InputError(f"bridge.dummy_tap cannot be set here: {owner}",
-                         path=f"{net.path}.bridge.dummy_tap")
-    for key in VNET_BRIDGE_SETTINGS:
-        if getattr(b, key) is not None:
-            raise InputError(
-                f"bridge.{key} cannot be set here: {owner}",
-                path=f"{net.path}.bridge.{key}",
-                hint=f"vnet sets it only on bridges it creates ({VNET_BRIDGES}); "
-                "otherwise configure that bridge on the host")
+        problems.append(InputError(f"bridge.dummy_tap cannot be set here: {owner}",
+                                   path=f"{net.path}.bridge.dummy_tap"))
+    problems.extend(InputError(
+        f"bridge.{key} cannot be set here: {owner}", path=f"{net.path}.bridge.{key}",
+        hint=f"vnet sets it only on bridges it creates ({VNET_BRIDGES}); "
+        "otherwise configure that bridge on the host")
+        for key in VNET_BRIDGE_SETTINGS if getattr(b, key) is not None)
+    return problems
 
 
-def _all_of(check: Callable[..., None], *args: Any) -> list[VnetError]:
-    """The problems ``check(*args)`` raises (none, one, or an ErrorList's)."""
+def raise_all(problems: list[VnetError]) -> None:
+    """Raise the problems found (one error, or an ErrorList of several); nothing when none."""
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        raise ErrorList.of(problems)
+
+
+def problems_of(check: Callable[..., object], *args: Any) -> list[VnetError]:
+    """The problems ``check(*args)`` raises (none, one, or an ErrorList's); what it returns is dropped."""
     try:
         check(*args)
     except ErrorList as exc:

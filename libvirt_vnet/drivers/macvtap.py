@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Optional
 
-from ..errors import ImportRefused, InputError
+from ..errors import ImportRefused, InputError, VnetError
 from ..model import names
 from ..model.derived import nics_by_network
 from ..model.libvirt import ForwardDef, ForwardMode, InterfaceDef, NetworkDef, VirtualPortDef, VirtualPortType
@@ -32,6 +32,7 @@ from .base import (
     effective_portgroup,
     first_set,
     nic_interface,
+    raise_all,
 )
 
 MODES = ("vepa", "bridge", "private", "passthrough")
@@ -42,6 +43,8 @@ _REQUIRED = {VirtualPortType.QBG: ("managerid", "typeid", "typeidversion"),
 
 def _shown(value: object) -> object:
     return value.value if isinstance(value, VirtualPortType) else value
+
+
 #: forward modes only this kind has (mode bridge with an interface pool is this kind's too)
 _IMPORTED_MODES = {ForwardMode.PRIVATE: "private", ForwardMode.VEPA: "vepa", ForwardMode.PASSTHROUGH: "passthrough"}
 
@@ -58,55 +61,64 @@ class MacvtapDriver(Driver):
     bridge_ports = False
 
     def validate(self, net: NetworkSpec) -> None:
+        problems: list[VnetError] = []
         if net.mode not in MODES:
-            raise InputError(f"mode must be one of {', '.join(MODES)}; got {net.mode!r}",
-                             path=f"{net.path}.mode",
-                             hint="vepa for an 802.1Qbg edge, bridge for guest-to-guest on the host")
+            problems.append(InputError(
+                f"mode must be one of {', '.join(MODES)}; got {net.mode!r}" if net.mode
+                else f"a macvtap network needs its mode: one of {', '.join(MODES)}",
+                path=f"{net.path}.mode",
+                hint="vepa for an 802.1Qbg edge, bridge for guest-to-guest on the host"))
         sources = [k for k in ("uplink", "uplinks", "pf") if getattr(net, k)]
         if len(sources) != 1:
-            raise InputError(
+            problems.append(InputError(
                 "a macvtap network needs exactly one of uplink, uplinks, pf"
                 + (f" (got {', '.join(sources)})" if sources else ""),
-                path=net.path, hint="uplink: eth1")
+                path=net.path, hint="uplink: eth1"))
         if len(set(net.uplinks)) != len(net.uplinks):
             dup = next(u for u in net.uplinks if net.uplinks.count(u) > 1)
-            raise InputError(f"interface {dup!r} is listed twice in the pool",
-                             path=f"{net.path}.uplinks")
-        tagged = [net.vlan] + [pg.vlan for pg in net.portgroups]
-        if net.mode != "passthrough" and any(v is not None for v in tagged):
-            raise InputError(
-                f"libvirt applies VLAN tags to macvtap devices only in passthrough mode, not {net.mode}",
-                path=f"{net.path}.vlan",
-                hint="tag on the adjacent switch port, or use a vlan-bridge network per VLAN")
+            problems.append(InputError(f"interface {dup!r} is listed twice in the pool",
+                                       path=f"{net.path}.uplinks"))
+        if net.mode in MODES:  # the rules of a mode, once it is known
+            problems.extend(self._mode_problems(net, net.mode))
         if net.virtualport is not None and net.virtualport.type is None:
-            raise InputError("a network's virtualport needs its type",
-                             path=f"{net.path}.virtualport.type",
-                             hint="802.1Qbg for a VEPA edge, 802.1Qbh for a port profile")
-        vps = [net.virtualport] + [pg.virtualport for pg in net.portgroups]
-        for vp in vps:
-            if vp is not None and vp.type in (VirtualPortType.OPENVSWITCH, VirtualPortType.MIDONET):
-                raise InputError(f"{vp.type.value} virtual ports need kind openvswitch",
-                                 path=f"{net.path}.virtualport")
-        for vp, where in [(net.virtualport, f"{net.path}.virtualport")] + [
-                (pg.virtualport, f"{net.path}.portgroups.{pg.name}.virtualport") for pg in net.portgroups]:
-            if vp is not None and vp.instanceid is not None:
-                raise InputError(
-                    "an 802.1Qbg instance ID names the port of one guest; on a network or "
-                    "portgroup every guest would share it", path=f"{where}.instanceid",
-                    hint="leave it out (libvirt makes one per guest), or give it on the NIC")
-        if net.shim is not None and net.mode not in ("bridge", "vepa"):
-            raise InputError(
-                f"a host shim cannot reach guests in {net.mode} mode",
-                path=f"{net.path}.shim",
+            problems.append(InputError("a network's virtualport needs its type",
+                                       path=f"{net.path}.virtualport.type",
+                                       hint="802.1Qbg for a VEPA edge, 802.1Qbh for a port profile"))
+        problems.extend(InputError(f"{vp.type.value} virtual ports need kind openvswitch",
+                                   path=f"{net.path}.virtualport")
+                        for vp in [net.virtualport] + [pg.virtualport for pg in net.portgroups]
+                        if vp is not None and vp.type in (VirtualPortType.OPENVSWITCH, VirtualPortType.MIDONET))
+        problems.extend(InputError(
+            "an 802.1Qbg instance ID names the port of one guest; on a network or "
+            "portgroup every guest would share it", path=f"{where}.instanceid",
+            hint="leave it out (libvirt makes one per guest), or give it on the NIC")
+            for vp, where in [(net.virtualport, f"{net.path}.virtualport")] + [
+                (pg.virtualport, f"{net.path}.portgroups.{pg.name}.virtualport") for pg in net.portgroups]
+            if vp is not None and vp.instanceid is not None)
+        if net.shim is not None and sources and not (net.uplink or len(net.uplinks) == 1):
+            problems.append(InputError("a shim needs one uplink to sit on", path=f"{net.path}.shim"))
+        raise_all(problems)
+
+    @staticmethod
+    def _mode_problems(net: NetworkSpec, mode: str) -> list[VnetError]:
+        """What macvtap devices in ``mode`` cannot do."""
+        problems: list[VnetError] = []
+        tagged = [net.vlan] + [pg.vlan for pg in net.portgroups]
+        if mode != "passthrough" and any(v is not None for v in tagged):
+            problems.append(InputError(
+                f"libvirt applies VLAN tags to macvtap devices only in passthrough mode, not {mode}",
+                path=f"{net.path}.vlan",
+                hint="tag on the adjacent switch port, or use a vlan-bridge network per VLAN"))
+        if net.shim is not None and mode not in ("bridge", "vepa"):
+            problems.append(InputError(
+                f"a host shim cannot reach guests in {mode} mode", path=f"{net.path}.shim",
                 hint="private mode forbids guest↔host traffic, passthrough gives the "
-                "device away; use mode bridge (or vepa with a hairpin switch)")
-        if net.shim is not None and not (net.uplink or len(net.uplinks) == 1):
-            raise InputError("a shim needs one uplink to sit on", path=f"{net.path}.shim")
-        for pg in net.portgroups:
-            if pg.bandwidth is not None:
-                raise InputError(
-                    f"libvirt shapes traffic only on bridges, not in a {net.mode} macvtap pool",
-                    path=f"{net.path}.portgroups.{pg.name}.bandwidth")
+                "device away; use mode bridge (or vepa with a hairpin switch)"))
+        problems.extend(InputError(
+            f"libvirt shapes traffic only on bridges, not in a {mode} macvtap pool",
+            path=f"{net.path}.portgroups.{pg.name}.bandwidth")
+            for pg in net.portgroups if pg.bandwidth is not None)
+        return problems
 
     def nic_rules(self, nic: NicSpec, net: NetworkSpec, attach: str) -> None:
         super().nic_rules(nic, net, attach)

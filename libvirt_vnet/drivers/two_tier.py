@@ -30,6 +30,7 @@ from .base import (
     libvirt_bridge_name,
     nic_interface,
     port_flags,
+    raise_all,
 )
 
 _MODES = {"nat": ForwardMode.NAT, "route": ForwardMode.ROUTE, "open": ForwardMode.OPEN,
@@ -47,24 +48,25 @@ class TwoTierDriver(L3Driver):
                         "which vnet creates; the aggregation bridge is libvirt's")
 
     def validate(self, net: NetworkSpec) -> None:
-        super().validate(net)
+        problems = self.l3_problems(net)
         upstream = net.upstream or "nat"
         if upstream not in _MODES:
-            raise InputError(f"upstream must be one of {', '.join(_MODES)}; got {upstream!r}",
-                             path=f"{net.path}.upstream")
+            problems.append(InputError(
+                f"upstream must be one of {', '.join(_MODES)}; got {upstream!r}",
+                path=f"{net.path}.upstream"))
         if not net.access:
-            raise InputError("a two-tier network needs its access switches",
-                             path=f"{net.path}.access", hint="access: {sw1: {}, sw2: {}}")
-        if net.uplink and upstream not in ("nat", "route"):
-            raise InputError(f"an {upstream} aggregation network takes no uplink",
-                             path=f"{net.path}.uplink")
-        if net.nat and upstream != "nat":
-            raise InputError("nat settings need upstream: nat", path=f"{net.path}.nat")
-        for sw in net.access:
-            if sw.bridge.mac_table_manager or sw.bridge.zone:
-                raise InputError("access bridges are vnet's: only name, mac, stp, delay, "
-                                 "dummy_tap, group_fwd_mask and multicast_snooping apply",
-                                 path=f"{sw.path}.bridge")
+            problems.append(InputError("a two-tier network needs its access switches",
+                                       path=f"{net.path}.access", hint="access: {sw1: {}, sw2: {}}"))
+        if upstream in _MODES and net.uplink and upstream not in ("nat", "route"):
+            problems.append(InputError(f"an {upstream} aggregation network takes no uplink",
+                                       path=f"{net.path}.uplink"))
+        if upstream in _MODES and net.nat and upstream != "nat":
+            problems.append(InputError("nat settings need upstream: nat", path=f"{net.path}.nat"))
+        problems.extend(InputError(
+            "access bridges are vnet's: only name, mac, stp, delay, dummy_tap, "
+            "group_fwd_mask and multicast_snooping apply", path=f"{sw.path}.bridge")
+            for sw in net.access if sw.bridge.mac_table_manager or sw.bridge.zone)
+        raise_all(problems)
 
     # ---- import: the aggregation network and the access networks, together, into one entry
     def claims(self, net: NetworkDef) -> int:

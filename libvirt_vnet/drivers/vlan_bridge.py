@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from ..errors import ImportRefused, InputError
+from ..errors import ImportRefused, InputError, VnetError
 from ..model import names
 from ..model.libvirt import ForwardMode, InterfaceDef, NetworkDef
 from ..model.plumbing import BridgeUplink, HostBridge, HostObject, PortFlags, VlanDevice
@@ -25,6 +25,7 @@ from .base import (
     nic_interface,
     pinned_mac,
     port_flags,
+    raise_all,
     single_vlan,
 )
 
@@ -37,26 +38,33 @@ class VlanBridgeDriver(Driver):
     attach = ("network", "bridge")
 
     def validate(self, net: NetworkSpec) -> None:
+        problems: list[VnetError] = []
         if not net.uplink:
-            raise InputError("a vlan-bridge network needs the uplink that carries the VLAN",
-                             path=f"{net.path}.uplink", hint="uplink: eth0")
+            problems.append(InputError(
+                "a vlan-bridge network needs the uplink that carries the VLAN",
+                path=f"{net.path}.uplink", hint="uplink: eth0"))
+        vid: Optional[int] = None
         if net.vlan is None:
-            raise InputError("a vlan-bridge network needs its VLAN id", path=f"{net.path}.vlan",
-                             hint="vlan: 10")
-        vid = single_vlan(net.vlan, f"{net.path}.vlan", "a vlan-bridge network")
-        if not net.vlan_device and names.vlan_device_name(net.uplink, vid or 0) is None:
-            raise InputError(
+            problems.append(InputError("a vlan-bridge network needs its VLAN id",
+                                       path=f"{net.path}.vlan", hint="vlan: 10"))
+        else:
+            try:
+                vid = single_vlan(net.vlan, f"{net.path}.vlan", "a vlan-bridge network")
+            except InputError as exc:
+                problems.append(exc)
+        if net.uplink and vid is not None and not net.vlan_device \
+                and names.vlan_device_name(net.uplink, vid) is None:
+            problems.append(InputError(
                 f"the VLAN device name {net.uplink}.{vid} is longer than 15 bytes",
-                path=f"{net.path}.vlan_device", hint="name it yourself: vlan_device: vl10")
+                path=f"{net.path}.vlan_device", hint="name it yourself: vlan_device: vl10"))
         if net.bridge and net.bridge.mac_table_manager:
-            raise InputError("mac_table_manager applies to bridges libvirt creates",
-                             path=f"{net.path}.bridge.mac_table_manager")
-        for pg in net.portgroups:
-            if pg.vlan is not None or pg.virtualport is not None:
-                raise InputError(
-                    f"portgroup {pg.name!r}: the VLAN is fixed by the VLAN device; a "
-                    "portgroup here can only carry bandwidth or trust settings",
-                    path=f"{net.path}.portgroups.{pg.name}")
+            problems.append(InputError("mac_table_manager applies to bridges libvirt creates",
+                                       path=f"{net.path}.bridge.mac_table_manager"))
+        problems.extend(InputError(
+            f"portgroup {pg.name!r}: the VLAN is fixed by the VLAN device; a portgroup here "
+            "can only carry bandwidth or trust settings", path=f"{net.path}.portgroups.{pg.name}")
+            for pg in net.portgroups if pg.vlan is not None or pg.virtualport is not None)
+        raise_all(problems)
 
     def vlan_segment(self, net: NetworkSpec) -> Optional[tuple[str, int]]:
         return (net.uplink, self.vid(net)) if net.uplink and net.vlan else None

@@ -702,3 +702,29 @@ def test_huge_text_of_the_document_is_echoed_short(changes: dict[str, Any]) -> N
     assert errs
     for err in errs:
         assert len(str(err)) < 1000 and "...(50" in str(err) and "characters)" in str(err), str(err)[:300]
+
+
+@pytest.mark.parametrize(("network", "paths"), [
+    ({"kind": "macvtap", "virtualport": {"instanceid": "09b11c53-8b5c-4eeb-8f00-d84eaa0aaa4f"}},
+     ["", ".mode", ".virtualport.instanceid", ".virtualport.type"]),
+    ({"kind": "vlan-bridge", "bridge": {"mac_table_manager": "libvirt"}, "portgroups": {"p": {"vlan": 5}}},
+     [".bridge.mac_table_manager", ".portgroups.p", ".uplink", ".vlan"]),
+    ({"kind": "hostdev", "vlan": {"trunk": True, "tags": [1, 2]},
+      "portgroups": {"p": {"bandwidth": {"inbound": {"average": 1000}}}}}, ["", ".portgroups.p", ".vlan"]),
+    ({"kind": "bridge", "bridge": {"stp": True}}, [".bridge", ".bridge.stp"]),
+    ({"kind": "openvswitch", "bridge": {"stp": True, "mac_table_manager": "kernel"},
+      "virtualport": {"type": "802.1Qbh"}},
+     [".bridge", ".bridge.mac_table_manager", ".bridge.stp", ".virtualport.type"]),
+    ({"kind": "nat", "domain": "x.example", "bridge": {"dummy_tap": True}}, ["", ".bridge.dummy_tap", ".domain"]),
+    ({"kind": "two-tier", "upstream": "bogus", "bridge": {"dummy_tap": True}},
+     [".access", ".bridge.dummy_tap", ".upstream"]),
+], ids=lambda v: v["kind"] if isinstance(v, dict) else "")
+def test_a_kinds_rules_report_every_independent_problem_at_once(network: dict[str, Any], paths: list[str]) -> None:
+    """A network's kind rules do not come in passes: one run names each of them."""
+    errs = errors_of(doc(networks__x=network))
+    assert sorted((e.path or "").removeprefix("networks.x") for e in errs) == paths, [str(e) for e in errs]
+
+
+def test_a_macvtap_network_without_mode_is_told_it_needs_one() -> None:
+    (err,) = errors_of(doc(networks__m={"kind": "macvtap", "uplink": "eth1"}))
+    assert err.path == "networks.m.mode" and "needs its mode" in err.message and "None" not in str(err)
