@@ -13,7 +13,7 @@ import ipaddress
 from collections.abc import Mapping
 from typing import Any, Callable, Optional, TypeVar
 
-from ..errors import InputError
+from ..errors import ErrorList, InputError
 from ..model import names
 from ..model.libvirt import (
     BandwidthDef,
@@ -218,15 +218,7 @@ def load_dns(value: Any, path: str) -> DnsDef:
         h.done()
     srvs = []
     for item, p in each(d.get("srv", lambda v, p: v, []), d.sub("srv")):
-        s = Doc(item, p)
-        srvs.append(DnsSrv(
-            service=s.need("service", pattern("SRV service name", r"[A-Za-z0-9_-]+", "ldap")),
-            protocol=s.need("protocol", choice("protocol", ("tcp", "udp"))),
-            domain=s.get("domain", as_dns_name), target=s.get("target", as_dns_name),
-            port=s.get("port", int_in(0, 65535)), priority=s.get("priority", int_in(0, 65535)),
-            weight=s.get("weight", int_in(0, 65535)),
-        ))
-        s.done()
+        srvs.append(_dns_srv(item, p))
     txts = []
     for item, p in each(d.get("txt", lambda v, p: v, []), d.sub("txt")):
         t = Doc(item, p)
@@ -244,6 +236,28 @@ def load_dns(value: Any, path: str) -> DnsDef:
             path=path, hint="remove the records, or enable DNS",
         )
     return dns
+
+
+def _dns_srv(value: Any, path: str) -> DnsSrv:
+    """One SRV record as libvirt takes it: port (1-65535), priority and weight describe
+    the target, so they need one (libvirt refuses them without: "not permitted without
+    target")."""
+    s = Doc(value, path)
+    srv = DnsSrv(
+        service=s.need("service", pattern("SRV service name", r"[A-Za-z0-9_-]+", "ldap")),
+        protocol=s.need("protocol", choice("protocol", ("tcp", "udp"))),
+        domain=s.get("domain", as_dns_name), target=s.get("target", as_dns_name),
+        port=s.get("port", int_in(1, 65535)), priority=s.get("priority", int_in(0, 65535)),
+        weight=s.get("weight", int_in(0, 65535)),
+    )
+    s.done()
+    given = [k for k in ("port", "priority", "weight") if getattr(srv, k) is not None]
+    if given and srv.target is None:
+        raise ErrorList.of([InputError(
+            f"an SRV record's {key} describes its target, and there is none: libvirt refuses it",
+            path=s.sub(key), hint="add target: the host that offers the service (e.g. "
+            "ldap.example.com), or drop the key") for key in given])
+    return srv
 
 
 def load_routes(value: Any, path: str) -> tuple[RouteDef, ...]:

@@ -872,6 +872,11 @@ REGRESSIONS: list[Any] = [
     # ::/0 with DHCPv6: libvirt reads prefix 0 as /64; DHCPv6 on a /48: dnsmasq refuses it
     {"name": "t", "networks": {"n": {"kind": "isolated", "subnet6": "::/0", "dhcp6": True}}},
     {"name": "t", "networks": {"n": {"kind": "isolated", "subnet6": "fd00:1::/48", "dhcp6": True}}},
+    # SRV port, priority or weight without a target; port 0 (libvirt refuses all of them)
+    {"name": "t", "networks": {"n": {**L3, "dns": {"srv": [
+        {"service": "ldap", "protocol": "tcp", "port": 389},
+        {"service": "ldap", "protocol": "udp", "priority": 0, "weight": 5},
+        {"service": "http", "protocol": "tcp", "target": "www.example.com", "port": 0}]}}}},
 ]
 
 
@@ -885,6 +890,7 @@ REGRESSION_IDS = [
     "three-overlapping-subnets", "two-shims-one-name", "vlan-device-is-the-bridge",
     "vlan-device-is-the-uplink", "vlan-device-lo", "dhcp-host-on-broadcast",
     "dhcp-hosts-one-mac-one-ip", "subnet6-prefix-0-dhcp6", "dhcp6-on-a-48",
+    "srv-without-target-port-0",
 ]
 
 

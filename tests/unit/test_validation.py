@@ -728,3 +728,21 @@ def test_a_kinds_rules_report_every_independent_problem_at_once(network: dict[st
 def test_a_macvtap_network_without_mode_is_told_it_needs_one() -> None:
     (err,) = errors_of(doc(networks__m={"kind": "macvtap", "uplink": "eth1"}))
     assert err.path == "networks.m.mode" and "needs its mode" in err.message and "None" not in str(err)
+
+
+@pytest.mark.parametrize(("srv", "paths"), [
+    ({"port": 389}, ["port"]),
+    ({"priority": 0, "weight": 5}, ["priority", "weight"]),
+    ({"port": 389, "domain": "example.com"}, ["port"]),
+    ({"target": "ldap.example.com", "port": 0}, ["port"]),
+])
+def test_srv_records_libvirt_refuses_are_refused(srv: dict[str, Any], paths: list[str]) -> None:
+    """libvirt takes port, priority and weight only with a target, and no port 0."""
+    errs = errors_of(doc(networks__lan__dns={"srv": [{"service": "ldap", "protocol": "tcp", **srv}]}))
+    assert sorted(e.path or "" for e in errs) == [f"networks.lan.dns.srv[0].{k}" for k in paths]
+
+
+def test_an_srv_record_with_its_target_is_fine() -> None:
+    topo_input.load(doc(networks__lan__dns={"srv": [
+        {"service": "ldap", "protocol": "tcp", "target": "ldap.example.com", "port": 389,
+         "priority": 0, "weight": 65535}, {"service": "http", "protocol": "tcp"}]}))
