@@ -11,6 +11,7 @@ owner's that the topology dropped are removed.
 
 from __future__ import annotations
 
+import string
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -116,17 +117,15 @@ def merge_domain(domain_xml: str | bytes, interfaces: Iterable[etree._Element],
     devices = root.find("devices")
     if devices is None:
         devices = etree.SubElement(root, "devices")
-    existing = {}
-    for el in devices.findall("interface"):
-        mac = el.find("mac")
-        if mac is not None and mac.get("address"):
-            existing[str(mac.get("address")).lower()] = el
     new_ifaces = list(interfaces)
-    ours = {str(new.find("mac").get("address")).lower() for new in new_ifaces}  # type: ignore[union-attr]
-    notes = _release_owned(existing, ours, _old_meta(root, source), metadata, name, source, replace_foreign)
+    ours = {mac_key(str(new.find("mac").get("address"))) for new in new_ifaces}  # type: ignore[union-attr]
+    previous = _old_meta(root, source)
+    claimed = ours | {mac_key(nic.mac) for nic in (previous.nics if previous else ())}
+    existing = _interfaces_by_mac(devices, claimed, source)
+    notes = _release_owned(existing, ours, previous, metadata, name, source, replace_foreign)
     for new in new_ifaces:
         new_mac = new.find("mac").get("address")  # type: ignore[union-attr]
-        old = existing.get(str(new_mac).lower())
+        old = existing.get(mac_key(str(new_mac)))
         if old is not None:
             # vnet's parts are replaced; the rest of the NIC (its PCI address, boot order,
             # nwfilter, driver tuning, ...) is kept as it was
@@ -163,6 +162,33 @@ def merge_domain(domain_xml: str | bytes, interfaces: Iterable[etree._Element],
     return MergeResult(xml=text + "\n", notes=tuple(notes))
 
 
+def mac_key(text: str) -> str:
+    """A MAC address as libvirt compares it: six groups of one or two hex digits, in any
+    case (``52:54:0:A:0:1`` is ``52:54:00:0a:00:01``); anything else as written, lowered."""
+    parts = text.strip().split(":")
+    if len(parts) == 6 and all(1 <= len(x) <= 2 and all(c in string.hexdigits for c in x) for x in parts):
+        return ":".join(f"{int(x, 16):02x}" for x in parts)
+    return text.strip().lower()
+
+
+def _interfaces_by_mac(devices: etree._Element, claimed: set[str], source: str) -> dict[str, etree._Element]:
+    """The domain's ``<interface>`` elements by MAC; refused when a MAC vnet merges or
+    merged is on several of them (which one is vnet's could not be told: merging one
+    would leave the other with vnet's MAC, and the hooks would see two NICs for one)."""
+    found: dict[str, list[etree._Element]] = {}
+    for el in devices.findall("interface"):
+        mac = el.find("mac")
+        if mac is not None and mac.get("address"):
+            found.setdefault(mac_key(str(mac.get("address"))), []).append(el)
+    twice = sorted(mac for mac, els in found.items() if len(els) > 1 and mac in claimed)
+    if twice:
+        raise InputError(
+            f"the domain has several <interface>s with MAC {', '.join(twice)}, which vnet merges: "
+            "which of them is vnet's NIC cannot be told", path=source,
+            hint="give the other interfaces their own MACs (or remove them), then merge again")
+    return {mac: els[0] for mac, els in found.items()}
+
+
 def _old_meta(root: etree._Element, source: str) -> DomainMeta | None:
     if len(root.findall(f"metadata/{vnetmeta.q('domain')}")) > 1:
         raise InputError("the domain has several <vnet:domain> metadata elements: vnet writes one",
@@ -183,7 +209,7 @@ def _release_owned(existing: dict[str, etree._Element], ours: set[str], old: Dom
     if old is None:
         return []
     owner = (metadata.get("topology"), metadata.get("vm"))
-    merged = {nic.mac.lower(): nic for nic in old.nics if nic.mac.lower() in existing}
+    merged = {mac_key(nic.mac): nic for nic in old.nics if mac_key(nic.mac) in existing}
     foreign = (old.topology, old.vm) != owner
     notes = []
     if foreign:

@@ -310,3 +310,47 @@ def test_two_vnet_metadata_elements_are_refused() -> None:
     twice = merged.replace("</metadata>", etree.tostring(meta, encoding="unicode") + "</metadata>")
     with pytest.raises(InputError, match="several <vnet:domain>"):
         _vm("a", "pc1", A1).merge_into(twice)
+
+
+def _with_nics(*nics: str) -> str:
+    return PLAIN.replace("</devices>", "".join(nics) + "</devices>")
+
+
+def test_a_nic_is_known_by_its_mac_as_libvirt_reads_it() -> None:
+    """libvirt reads 52:54:0:A:0:1 as 52:54:00:0a:00:01: the same NIC, replaced, never
+    a second NIC with vnet's MAC."""
+    domain = _with_nics("<interface type='network'><mac address=' 52:54:0:A:0:1'/>"
+                        "<source network='x'/><boot order='2'/></interface>")
+    merged = _vm("a", "pc1", A1).merge_into(domain)
+    assert _macs(merged) == ["52:54:00:99:99:99", "52:54:00:0a:00:01"]
+    nic = xml_of(merged).findall("devices/interface")[1]
+    assert nic.find("source").get("network") == "lan" and nic.find("boot").get("order") == "2"
+    # and the NIC merged earlier is known again when its MAC was rewritten by hand
+    rewritten = merged.replace('<mac address="52:54:00:0a:00:01"/>', '<mac address="52:54:00:0A:00:1"/>')
+    assert rewritten != merged
+    assert _vm("a", "pc1").merge(rewritten).notes == (
+        "removed NIC 52:54:00:0a:00:01 on network 'lan' (vnet's, and no longer in the topology)",)
+
+
+@pytest.mark.parametrize("twins", [
+    ("52:54:00:0a:00:01", "52:54:00:0a:00:01"),       # one MAC vnet merges, twice
+    ("52:54:00:0a:00:01", "52:54:0:A:0:1"),           # the same, written two ways
+])
+def test_a_mac_vnet_merges_on_several_nics_is_refused(twins: tuple[str, str]) -> None:
+    domain = _with_nics(*(f"<interface type='user'><mac address='{m}'/></interface>" for m in twins))
+    with pytest.raises(InputError, match="several <interface>s with MAC 52:54:00:0a:00:01"):
+        _vm("a", "pc1", A1).merge_into(domain)
+
+
+def test_a_mac_vnet_merged_before_on_several_nics_is_refused() -> None:
+    merged = _vm("a", "pc1", A1).merge_into(PLAIN)
+    twice = merged.replace("</devices>", "<interface type='user'><mac address='52:54:00:0a:00:01'/>"
+                                         "</interface></devices>")
+    with pytest.raises(InputError, match="several <interface>s"):
+        _vm("a", "pc1", A2).merge_into(twice)
+
+
+def test_the_users_own_nics_sharing_a_mac_are_left_alone() -> None:
+    domain = _with_nics(*["<interface type='user'><mac address='52:54:00:77:77:77'/></interface>"] * 2)
+    assert _macs(_vm("a", "pc1", A1).merge_into(domain)) == [
+        "52:54:00:99:99:99", "52:54:00:77:77:77", "52:54:00:77:77:77", "52:54:00:0a:00:01"]
