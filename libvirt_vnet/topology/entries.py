@@ -79,22 +79,24 @@ def load_network(name: str, value: Any, path: str,
     p.extend(d.key_errors)
     kinds = registry.kinds()
     kind = p.run(d.need, "kind", choice("kind", kinds), hint=f"one of: {', '.join(kinds)}")
-    if kind is None:
-        p.check()
-        raise AssertionError("unreachable: a missing kind is a problem")
-    driver = registry.driver_for(kind)
-    allowed = COMMON_KEYS | set(driver.keys)
+    # without a kind, what the keys mean is not known: only their values are read (each
+    # is read the same way by every kind that takes it), so one run reports them too
+    driver = registry.driver_for(kind) if kind is not None else None
+    allowed = COMMON_KEYS | set(driver.keys) if driver is not None else _all_network_keys()
     for key in d.value:
-        if key not in allowed:
-            takers = [k for k in kinds if key in registry.driver_for(k).keys]
+        if key in d.excused:
+            continue
+        takers = [k for k in kinds if key in registry.driver_for(k).keys]
+        if key not in allowed and driver is not None and takers:
             p.add(InputError(
                 f"{key!r} makes no sense for a network of kind {kind}", path=d.sub(key),
-                hint=f"{driver.key_hint(key)}{key!r} is used by: {', '.join(takers)}")
-                if takers else unknown_key(key, allowed, path))
+                hint=f"{driver.key_hint(key)}{key!r} is used by: {', '.join(takers)}"))
+        elif key not in allowed:
+            p.add(unknown_key(key, allowed, path))
     hosts = p.run(_network_hosts, d, host_names) or ()
     metadata = p.run(lambda: tuple(_xml_fragment(x, q) for x, q in
                                    each(d.get("metadata", lambda v, _: v, []), d.sub("metadata"))))
-    loaded = p.run(load_ips, d, driver.l3)
+    loaded = p.run(load_ips, d, driver.l3 if driver is not None else False)
     ips, ip_keys = loaded if loaded is not None else ((), ())
     p.extend(ip_problems(ips, ip_keys, path))
     uplinks = p.run(lambda: tuple(as_ifname(u, q) for u, q in
@@ -107,6 +109,9 @@ def load_network(name: str, value: Any, path: str,
     options = p.run(lambda: tuple(as_str(x, q) for x, q in each(
         d.get("dnsmasq_options", lambda v, _: v, []), d.sub("dnsmasq_options"))))
     fields = {key: p.run(d.get, key, conv) for key, conv in _NETWORK_FIELDS.items()}
+    if kind is None or driver is None:
+        p.check()
+        raise AssertionError("unreachable: a missing kind is a problem")
     spec = NetworkSpec(
         name=name, kind=kind, path=path, hosts=hosts, ips=ips, ip_keys=ip_keys,
         metadata=metadata or (), uplinks=uplinks or (), access=access or (), shim=shim,

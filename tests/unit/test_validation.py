@@ -746,3 +746,19 @@ def test_an_srv_record_with_its_target_is_fine() -> None:
     topo_input.load(doc(networks__lan__dns={"srv": [
         {"service": "ldap", "protocol": "tcp", "target": "ldap.example.com", "port": 389,
          "priority": 0, "weight": 65535}, {"service": "http", "protocol": "tcp"}]}))
+
+
+@pytest.mark.parametrize("kind", ["NAT", None, 5])
+def test_a_network_without_a_kind_still_has_its_values_read(kind: Any) -> None:
+    """The kind decides which keys a network takes, not how a value reads: a bad kind
+    (or none) does not hide a bad subnet or mtu until the next run."""
+    net = {"subnet": "10.0.0.0/33", "mtu": "1:30", "bogus": 1}
+    errs = errors_of(doc(networks__lan={**net, "kind": kind} if kind is not None else net))
+    assert sorted(e.path or "" for e in errs) == sorted([
+        "networks.lan" if kind is None else "networks.lan.kind",
+        "networks.lan.bogus", "networks.lan.mtu", "networks.lan.subnet"])
+
+
+def test_a_misspelt_kind_is_one_problem() -> None:
+    (err,) = errors_of(doc(networks__lan={"knid": "nat", "subnet": "10.0.0.0/24"}))
+    assert err.message == "'kind' is required here" and "'knid' is given" in (err.hint or "")
