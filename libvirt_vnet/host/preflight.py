@@ -63,12 +63,15 @@ def check(devices: Iterable[str], need: str, root: Path = Path("/")) -> list[Pro
     for name in dict.fromkeys(devices):
         problem = vdp_uplink_problem(name, root)
         if problem:
-            problems.append(Problem(VDP, name, problem, _UPLINK_HINT))
+            missing = device_kind(name, root) == "missing"
+            problems.append(Problem(VDP, name, problem, _MISSING_HINT if missing else _UPLINK_HINT))
     return problems
 
 
 _UPLINK_HINT = ("802.1Qbg needs a physical NIC (or a VLAN device on one) whose adjacent switch "
                 "speaks VDP; use macvtap without a virtualport on this uplink")
+_MISSING_HINT = ("name the host's physical NIC that faces the VDP switch (ip -br link lists "
+                 "them), or run this where that NIC is")
 
 
 def lldpad_problems(root: Path = Path("/")) -> list[Problem]:

@@ -105,6 +105,8 @@ def test_uplink_kinds(host: FakeHost, name: str, kind: str, problem: str | None)
     problems = preflight.check([name, name], VDP, host.root)  # asked twice: said once
     assert len(problems) == (0 if problem is None else 1)
     assert all(p.device == name and p.need == VDP and p.hint for p in problems)
+    # a missing uplink is told to name the right one, not to use another kind of port
+    assert all(("ip -br link" in p.hint) == (kind == "missing") for p in problems)
 
 
 def test_a_loop_of_lower_devices_is_named(host: FakeHost) -> None:
