@@ -63,17 +63,23 @@ class RenderedVm:
         return to_string(ifacexml.format_metadata(self.metadata))
 
     def merge_into(self, domain_xml: str | bytes, source: str = "<domain>",
-                   force: bool = False) -> str:
+                   force: bool = False, replace_foreign: bool = False) -> str:
         """The user's domain XML with these NICs and vnet's metadata merged in: NICs
         with the same MAC are updated (vnet's parts replaced, the rest kept), others
         added, the rest of the domain untouched.  A domain of another name is refused
-        unless ``force``."""
+        unless ``force``; NICs vnet merged for another topology or VM are refused unless
+        ``replace_foreign`` (see :func:`libvirt_vnet.libvirtxml.interface.merge_domain`)."""
+        return self.merge(domain_xml, source, force, replace_foreign).xml
+
+    def merge(self, domain_xml: str | bytes, source: str = "<domain>", force: bool = False,
+              replace_foreign: bool = False) -> ifacexml.MergeResult:
+        """Like :meth:`merge_into`, with the notes of what the merge removed or replaced."""
         import copy
 
-        return ifacexml.merge_into_domain(
+        return ifacexml.merge_domain(
             domain_xml, [copy.deepcopy(e) for e in self.elements],
             ifacexml.format_metadata(self.metadata), source,
-            expect_name=None if force else self.name)
+            expect_name=None if force else self.name, replace_foreign=replace_foreign)
 
     def domain_xml(self) -> str:
         """A minimal diskless domain with these NICs (for test drivers and sandboxes)."""

@@ -55,7 +55,9 @@ def load_topology(path: str) -> Any:
     from .. import topology
 
     if path == "-":
-        return topology.load_yaml_text(sys.stdin.read(), "<stdin>")
+        from ..topology.document import read_bounded
+
+        return topology.load_yaml_bytes(read_bounded(sys.stdin.buffer.read, "<stdin>"), "<stdin>")
     return topology.load_file(path)
 
 

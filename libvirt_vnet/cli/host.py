@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 from typing import Any, Optional
 
-from ..errors import InputError
+from ..errors import ConflictError, ErrorList, InputError
 from .common import load_topology, plural
 
 HOST_EPILOG = """\
@@ -50,6 +50,22 @@ def _host_plan(args: argparse.Namespace) -> tuple[Any, str, list[Any], str]:
     return topo, host, actions, planner.holder_for(topo.name, host)
 
 
+def preflight_problems(topo: Any, host: str) -> list[ConflictError]:
+    """What this host lacks beyond devices for the topology's networks on it (lldpad and
+    a physical uplink for 802.1Qbg: host.preflight), each at the topology place that
+    asks for it."""
+    from ..drivers import registry
+    from ..host import preflight
+
+    wanted: dict[str, dict[str, str]] = {}
+    for net in topo.networks_on(host):
+        for req in registry.driver_for(net.kind).host_requirements(net, topo, host):
+            wanted.setdefault(req.need, {}).setdefault(req.device, req.path)
+    return [ConflictError(f"needs {p.need}: {p.device + ': ' if p.device else ''}{p.message}",
+                          path=devices.get(p.device or "", next(iter(devices.values()))), hint=p.hint)
+            for need, devices in wanted.items() for p in preflight.check(devices, need)]
+
+
 def cmd_plan(args: argparse.Namespace) -> int:
     from ..host import executor
     from ..host.state import Store
@@ -58,6 +74,12 @@ def cmd_plan(args: argparse.Namespace) -> int:
     result = executor.plan(actions, holder, store=Store(args.state_dir))
     print(f"Host plan for topology {topo.name!r} on host {host!r} (read from {result.source}):")
     print(result.render(verbose=args.verbose))
+    problems = preflight_problems(topo, host)
+    if problems:  # what host-apply refuses, and what would wedge libvirt at a guest's start
+        print(f"Preflight: {plural(len(problems), 'problem')} (host-apply refuses until fixed):")
+        for err in problems:
+            print("  ! " + str(err).replace("\n", "\n    "))
+        return ConflictError.exit_code
     if not result.empty:
         extra = (f" --host {host}" if args.host else "") + (f" --state-dir {args.state_dir}" if args.state_dir else "")
         print(f"Apply it with: vnet host-apply {args.topology}{extra}")
@@ -69,6 +91,9 @@ def cmd_host_apply(args: argparse.Namespace) -> int:
     from ..host.state import Store
 
     topo, host, actions, holder = _host_plan(args)
+    problems = preflight_problems(topo, host)
+    if problems:
+        raise ErrorList.of(list(problems))
     result = executor.apply(actions, holder, store=Store(args.state_dir))
     for line in result.changed:
         print(f"  {line}")

@@ -123,14 +123,25 @@ def cmd_import(args: argparse.Namespace) -> int:
         if not args.source:
             raise InputError("name network XML files to import, or use --connect URI",
                              hint="vnet import /etc/libvirt/qemu/networks/default.xml")
+        from ..topology.document import read_bounded
+
         for src in args.source:
+            # bytes: the XML declaration says the encoding (UTF-8, latin-1, UTF-16 ...)
             try:
-                text = sys.stdin.read() if src == "-" else Path(src).read_text(encoding="utf-8")
+                if src == "-":
+                    data = read_bounded(sys.stdin.buffer.read, "<stdin>", "the network XML")
+                else:
+                    with open(src, "rb") as f:
+                        data = read_bounded(f.read, src, "the network XML")
             except OSError as exc:
-                raise InputError(f"cannot read: {exc.strerror}", path=src) from None
-            imported.add(text, src)
+                raise InputError(f"cannot read: {exc.strerror or exc}", path=src) from None
+            imported.add(data, "<stdin>" if src == "-" else src)
     doc = imported.document()
     log.info("imported %s", ", ".join(f"{k} from {v}" for k, v in imported.sources.items()))
+    for entry, parts in imported.assembled.items():
+        kind = doc["networks"][entry]["kind"]
+        print(f"vnet: note: {kind} network {entry!r} rebuilt from libvirt networks {', '.join(parts)}",
+              file=sys.stderr)
     sys.stdout.write(yaml.safe_dump(doc, sort_keys=False, default_flow_style=False))
     return 0
 
@@ -149,7 +160,11 @@ def cmd_interfaces(args: argparse.Namespace) -> int:
             text = Path(args.merge).read_bytes()
         except OSError as exc:
             raise InputError(f"cannot read: {exc.strerror}", path=args.merge) from None
-        sys.stdout.write(rendered.merge_into(text, args.merge, force=args.force))
+        result = rendered.merge(text, args.merge, force=args.force,
+                                replace_foreign=args.replace_foreign)
+        for note in result.notes:
+            print(f"vnet: note: {note}", file=sys.stderr)
+        sys.stdout.write(result.xml)
     elif args.nic is not None:
         docs = rendered.interface_xml()
         if not 0 <= args.nic < len(docs):
@@ -234,7 +249,8 @@ def add_parsers(sub: argparse._SubParsersAction[Any]) -> None:
     s.add_argument("source", nargs="*", help="network XML files ('-' for stdin), or with "
                    "--connect the network names (default: all)")
     s.add_argument("--connect", metavar="URI", help="read networks from this libvirt")
-    s.add_argument("--name", default="imported", help="topology name (default: imported)")
+    s.add_argument("--name", help="topology name (default: the one vnet's metadata gives the "
+                   "networks, else imported)")
     s.set_defaults(func=cmd_import)
 
     s = sub.add_parser("interfaces", help="print one VM's <interface> XML, or merge it "
@@ -243,7 +259,10 @@ def add_parsers(sub: argparse._SubParsersAction[Any]) -> None:
                        "attach-device); with --merge the given domain XML with them merged in: "
                        "NICs with the same MAC get vnet's parts replaced (source, model, "
                        "VLAN, ...) and keep the rest (PCI address, boot order, filters); other "
-                       "NICs are added; nothing else in the domain changes.")
+                       "NICs are added; NICs vnet merged earlier for this VM that the topology "
+                       "no longer has are removed, and NICs vnet merged for another topology or "
+                       "VM are refused (--replace-foreign removes them); each removal is noted "
+                       "on stderr; nothing else in the domain changes.")
     s.add_argument("topology", help="topology YAML file")
     s.add_argument("vm", help="the VM's name under vms:")
     s.add_argument("--nic", type=int, metavar="N", help="print only NIC N (0 is the first)")
@@ -251,6 +270,9 @@ def add_parsers(sub: argparse._SubParsersAction[Any]) -> None:
                    "(e.g. from virsh dumpxml --inactive VM)")
     s.add_argument("--force", action="store_true",
                    help="merge even into a domain whose name is not the VM's")
+    s.add_argument("--replace-foreign", action="store_true",
+                   help="remove the NICs vnet merged into the domain for another topology or "
+                   "VM (refused otherwise) and merge this VM's")
     add_target(s)
     s.set_defaults(func=cmd_interfaces)
 

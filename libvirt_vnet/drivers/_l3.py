@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, ClassVar, Optional
 
-from ..errors import ImportRefused, InputError
+from ..errors import ImportRefused, InputError, VnetError
 from ..model import names
 from ..model.derived import nic_macs, nics_by_network
 from ..model.libvirt import (
@@ -31,6 +31,7 @@ from .base import (
     nic_interface,
     pinned_mac,
     prune,
+    raise_all,
 )
 
 L3_KEYS = frozenset({
@@ -54,39 +55,40 @@ class L3Driver(Driver):
         return self.forward_mode in (ForwardMode.NAT, ForwardMode.ROUTE, ForwardMode.OPEN)
 
     def validate(self, net: NetworkSpec) -> None:
+        raise_all(self.l3_problems(net))
+
+    def l3_problems(self, net: NetworkSpec) -> list[VnetError]:
+        """The problems of the rules every kind of libvirt-managed bridge shares."""
+        problems: list[VnetError] = []
         if not net.ips:
             if self.needs_ip(net):
-                raise InputError(
+                problems.append(InputError(
                     f"a {self.kind} network needs an address: libvirt forwards for a subnet",
-                    path=net.path, hint="add subnet: 192.168.100.0/24 (or subnet6)")
-            for key in ("dns", "domain", "routes", "dnsmasq_options"):
-                if getattr(net, key):
-                    raise InputError(
-                        f"{key} needs a subnet: without an address libvirt runs no dnsmasq "
-                        "on this network", path=f"{net.path}.{key}",
-                        hint="add subnet: ..., or drop the key")
+                    path=net.path, hint="add subnet: 192.168.100.0/24 (or subnet6)"))
+            problems.extend(InputError(
+                f"{key} needs a subnet: without an address libvirt runs no dnsmasq "
+                "on this network", path=f"{net.path}.{key}", hint="add subnet: ..., or drop the key")
+                for key in ("dns", "domain", "routes", "dnsmasq_options") if getattr(net, key))
         b = net.bridge
         if b is not None and b.dummy_tap:
-            raise InputError(
+            problems.append(InputError(
                 "dummy_tap is for bridges vnet creates; libvirt pins this bridge's MAC itself",
                 path=f"{net.path}.bridge.dummy_tap",
-                hint="leave it out: the network's <mac> keeps the bridge address stable")
-        for key in VNET_BRIDGE_SETTINGS:
-            if b is not None and getattr(b, key) is not None:
-                raise InputError(
-                    f"{key} is for bridges vnet creates: libvirt creates this bridge and its "
-                    "<bridge> has no setting for it", path=f"{net.path}.bridge.{key}",
-                    hint=self.vnet_bridge_hint)
-        for pg in net.portgroups:
-            if pg.vlan is not None or pg.virtualport is not None:
-                raise InputError(
-                    f"portgroup {pg.name!r}: VLANs and virtual ports need a bridge that "
-                    f"supports them, not a {self.kind} network",
-                    path=f"{net.path}.portgroups.{pg.name}")
+                hint="leave it out: the network's <mac> keeps the bridge address stable"))
+        problems.extend(InputError(
+            f"{key} is for bridges vnet creates: libvirt creates this bridge and its "
+            "<bridge> has no setting for it", path=f"{net.path}.bridge.{key}",
+            hint=self.vnet_bridge_hint)
+            for key in VNET_BRIDGE_SETTINGS if b is not None and getattr(b, key) is not None)
+        problems.extend(InputError(
+            f"portgroup {pg.name!r}: VLANs and virtual ports need a bridge that "
+            f"supports them, not a {self.kind} network", path=f"{net.path}.portgroups.{pg.name}")
+            for pg in net.portgroups if pg.vlan is not None or pg.virtualport is not None)
         if net.nat is not None and net.nat.ipv6 and not any(
                 ip.interface.version == 6 for ip in net.ips):
-            raise InputError("nat.ipv6 needs an IPv6 subnet (subnet6)",
-                             path=f"{net.path}.nat.ipv6")
+            problems.append(InputError("nat.ipv6 needs an IPv6 subnet (subnet6)",
+                                       path=f"{net.path}.nat.ipv6"))
+        return problems
 
     def address_rules(self, vm_name: str, nic: NicSpec, net: NetworkSpec) -> None:
         """A NIC's ``ip``/``ip6`` become DHCP reservations (named after the VM) in the

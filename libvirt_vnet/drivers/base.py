@@ -4,7 +4,10 @@ A driver owns everything about its kind: the topology keys it takes and their ru
 (:meth:`Driver.validate`, :meth:`Driver.validate_nic`), naming, the libvirt networks and
 interfaces it maps to, the host objects it needs, and the way back — which libvirt
 networks it recognises (:meth:`Driver.claims`) and how it turns one into a topology entry
-(:meth:`Driver.import_forward`, :meth:`Driver.import_bridge`, ...).  Adding a kind is one
+(:meth:`Driver.import_forward`, :meth:`Driver.import_bridge`, ...) — or, for a kind that
+renders one entry as several libvirt networks, which entry a network is part of
+(:meth:`Driver.import_part`) and how the parts complete it (:meth:`Driver.import_parts`).
+Drivers import only the model and the errors; they print nothing and touch no host.  Adding a kind is one
 module (and a third-party kind, registered under the ``libvirt_vnet.drivers`` entry point,
 gets validation and import too).
 """
@@ -12,9 +15,9 @@ gets validation and import too).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Optional, TypeVar
+from typing import Any, Callable, ClassVar, Optional, TypeVar
 
-from ..errors import ImportRefused, InputError
+from ..errors import ErrorList, ImportRefused, InputError, VnetError
 from ..model import names
 from ..model.libvirt import BridgeDef, ForwardDef, InterfaceDef, NetworkDef, PortGroupDef, VirtualPortDef, VlanDef
 from ..model.plumbing import HostObject, NetworkMeta, PortFlags
@@ -57,6 +60,50 @@ class ImportedEntry:
         self.where[key] = path
 
 
+@dataclass(frozen=True)
+class Device:
+    """A network device a network needs on a host, by name: one it creates (vnet or
+    libvirt does), or one that must exist (the user's uplink, PF or bridge).  On one host
+    one name is one device: the loader refuses a name two networks would create, a name
+    created over a device that must exist, and names no one may create
+    (:func:`libvirt_vnet.model.names.reserved_ifname_problem`)."""
+
+    name: str
+    #: what it is, for messages: "bridge", "VLAN device", "veth end", "uplink", ...
+    what: str
+    #: the key under the network that gives or derives the name (for the error's place)
+    key: str
+    #: created for the network (``False``: the device must already exist)
+    creates: bool
+
+
+#: a need the host must meet beyond devices, checked by :mod:`libvirt_vnet.host.preflight`
+#: before anything starts (the same words: that module is the host engine's, which may
+#: not import drivers; tests/unit/test_architecture.py pins the copy)
+VDP = "802.1Qbg VDP"
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """``need`` (e.g. :data:`VDP`) on host device ``device``, asked by the topology at
+    ``path``."""
+
+    need: str
+    device: str
+    path: str
+
+
+@dataclass(frozen=True)
+class ImportPart:
+    """A libvirt network that is one of several making up topology entry ``entry`` (a
+    two-tier network: its aggregation network and one network per access switch).  The
+    ``main`` one is imported field by field as the entry's own settings; the driver's
+    :meth:`Driver.import_parts` adds what the others say."""
+
+    entry: str
+    main: bool
+
+
 class Driver:
     """Base of all drivers.  Subclasses set the class attributes and override what
     differs; every method is pure."""
@@ -89,62 +136,43 @@ class Driver:
 
     # ---- validation (asked by libvirt_vnet.topology) ------------------------------
     def validate(self, net: NetworkSpec) -> None:
-        """Kind-specific rules of a network entry; raise :class:`InputError`."""
+        """Kind-specific rules of a network entry: every independent problem at once (an
+        :class:`~libvirt_vnet.errors.ErrorList`, see :func:`raise_all`); a rule that needs
+        a key another rule refused is skipped (the first problem is the one to fix)."""
 
     def validate_nic(self, vm_name: str, host: str, nic: NicSpec, net: NetworkSpec) -> None:
-        """The rules of one NIC on a network of this kind, first failure raised: the rules
-        every kind shares (host, attach, portgroup, VF, floor, port isolation, virtual
-        port, VLAN), then :meth:`nic_rules`, then :meth:`address_rules`.  (Rules across
-        NICs — a MAC, an address or a VF given twice — are :mod:`libvirt_vnet.topology`'s.)"""
+        """The rules of one NIC on a network of this kind, every independent problem at
+        once (an :class:`~libvirt_vnet.errors.ErrorList`): the rules every kind shares
+        (host, attach, portgroup, VF, floor, port isolation, virtual port, VLAN), then
+        :meth:`nic_rules`, then :meth:`address_rules` — except that a NIC whose ``attach``
+        the kind lacks is judged no further.  (Rules across NICs — a MAC, an address or a
+        VF given twice — are :mod:`libvirt_vnet.topology`'s.)"""
+        problems: list[VnetError] = []
         if not net.on_host(host):
-            raise InputError(
+            problems.append(InputError(
                 f"network {net.name!r} does not exist on host {host!r} (it is on "
                 f"{', '.join(net.hosts)})", path=f"{nic.path}.network",
-                hint=f"add {host} to networks.{net.name}.hosts, or move the VM")
+                hint=f"add {host} to networks.{net.name}.hosts, or move the VM"))
         attach = nic.attach or self.attach[0]
         if attach not in self.attach:
-            raise InputError(f"a {net.kind} network cannot be attached as {attach!r}",
-                             path=f"{nic.path}.attach", hint=f"use one of: {', '.join(self.attach)}")
-        if nic.portgroup and nic.portgroup not in {p.name for p in net.portgroups}:
-            raise InputError(f"network {net.name!r} has no portgroup {nic.portgroup!r}",
-                             path=f"{nic.path}.portgroup",
-                             hint=f"portgroups: {', '.join(p.name for p in net.portgroups) or '(none)'}")
-        if nic.portgroup and attach != "network":
-            raise InputError("portgroups are chosen through the libvirt network",
-                             path=f"{nic.path}.portgroup", hint="use attach: network")
-        if nic.vf is not None and attach != "hostdev":
-            raise InputError("vf names the VF of attach: hostdev", path=f"{nic.path}.vf",
-                             hint="add attach: hostdev, or drop vf to take any VF of the pool")
-        floor = nic.bandwidth.inbound.floor if nic.bandwidth and nic.bandwidth.inbound else None
-        if floor is not None:
-            net_in = net.bandwidth.inbound if net.bandwidth else None
-            if attach != "network" or not self.l3:
-                raise InputError("an inbound floor works only for NICs attached to a libvirt "
-                                 "network with its own bridge (nat, route, open, isolated)",
-                                 path=f"{nic.path}.bandwidth.inbound.floor")
-            if net_in is None or net_in.average is None:
-                raise InputError(f"a floor needs network {net.name!r} to set bandwidth.inbound.average",
-                                 path=f"{nic.path}.bandwidth.inbound.floor",
-                                 hint="the floors of all NICs share the network's inbound average")
-        if nic.port_isolated is not None and attach in ("direct", "hostdev"):
-            raise InputError("port isolation is a bridge-port setting; this NIC has no bridge port",
-                             path=f"{nic.path}.port_isolated",
-                             hint="use macvtap mode private to keep direct guests apart")
-        if nic.port_isolated is not None and not self.bridge_ports:
-            raise InputError(f"a NIC of a {net.kind} network has no Linux bridge port to isolate",
-                             path=f"{nic.path}.port_isolated")
-        if nic.virtualport is not None and nic.virtualport.type is None and attach != "network":
-            raise InputError("a virtualport outside a libvirt network needs its type",
-                             path=f"{nic.path}.virtualport.type")
-        if nic.spoofchk is not None and not self.nic_vf:
-            raise InputError("spoofchk is a setting of SR-IOV VFs", path=f"{nic.path}.spoofchk")
-        if nic.vlan is not None and not self.nic_vlan:
-            raise InputError(f"a NIC on a {net.kind} network cannot carry its own VLAN tag",
-                             path=f"{nic.path}.vlan",
-                             hint="VLANs per NIC work on openvswitch, hostdev, macvtap and bridge "
-                             "(libvirt >= 11.0) networks; or use a vlan-bridge network per VLAN")
-        self.nic_rules(nic, net, attach)
-        self.address_rules(vm_name, nic, net)
+            problems.append(InputError(
+                f"a {net.kind} network cannot be attached as {attach!r}",
+                path=f"{nic.path}.attach", hint=f"use one of: {', '.join(self.attach)}"))
+            raise ErrorList.of(problems)
+        problems.extend(problems_of(self._shared_nic_rules, nic, net, attach))
+        problems.extend(problems_of(self.nic_rules, nic, net, attach))
+        problems.extend(problems_of(self.address_rules, vm_name, nic, net))
+        if problems:
+            raise ErrorList.of(problems)
+
+    def _shared_nic_rules(self, nic: NicSpec, net: NetworkSpec, attach: str) -> None:
+        """The NIC rules every kind shares; each failing rule is one problem."""
+        problems: list[VnetError] = []
+        for rule in (_portgroup_rule, _vf_rule, _floor_rule, _isolation_rule, _virtualport_rule,
+                     _spoofchk_rule, _vlan_rule):
+            problems.extend(problems_of(rule, self, nic, net, attach))
+        if problems:
+            raise ErrorList.of(problems)
 
     def nic_rules(self, nic: NicSpec, net: NetworkSpec, attach: str) -> None:
         """This kind's own NIC rules (after the shared ones); by default no access switch."""
@@ -177,6 +205,11 @@ class Driver:
                 path=nics[size].path, hint="add devices to the pool, or move NICs elsewhere")]
         return []
 
+    def host_requirements(self, net: NetworkSpec, topo: Topology, host: str) -> tuple[Requirement, ...]:
+        """What the host must offer this network beyond devices (checked by the host's
+        preflight before ``vnet host-apply``, and by the hooks before a start)."""
+        return ()
+
     def existing_bridge(self, net: NetworkSpec) -> Optional[str]:
         """The host bridge this network's guests join that neither vnet nor libvirt creates
         (the admin's, Open vSwitch's): several networks may share it."""
@@ -189,12 +222,29 @@ class Driver:
 
     # ---- naming ---------------------------------------------------------------
     def bridge_names(self, net: NetworkSpec) -> tuple[str, ...]:
-        """Bridges this network uses on a host (checked for clashes)."""
+        """Bridges created for this network on a host (by libvirt or by vnet)."""
         return ()
+
+    def devices(self, net: NetworkSpec) -> tuple[Device, ...]:
+        """Every device name this network creates or needs on a host (see :class:`Device`):
+        by default its bridges, and the uplinks, PF or existing bridge it names."""
+        made = tuple(Device(br, "bridge", "bridge", True) for br in self.bridge_names(net))
+        needed = [Device(up, "uplink", "uplink", False) for up in (net.uplink,) if up]
+        needed += [Device(up, "uplink", "uplinks", False) for up in net.uplinks]
+        needed += [Device(pf, "SR-IOV PF", "pf", False) for pf in (net.pf,) if pf]
+        existing = self.existing_bridge(net)
+        if existing:
+            needed.append(Device(existing, "existing bridge", "bridge", False))
+        return made + tuple(needed)
 
     def libvirt_names(self, net: NetworkSpec) -> tuple[str, ...]:
         """libvirt network names this network defines."""
         return (net.name,)
+
+    def given_uuids(self, net: NetworkSpec) -> dict[str, str]:
+        """``{libvirt network name: UUID}`` for the libvirt networks whose UUID the entry
+        gives (the others' are derived from the topology)."""
+        return {net.name: net.uuid} if net.uuid else {}
 
     # ---- rendering ------------------------------------------------------------
     def host_objects(self, net: NetworkSpec, topo: Topology, host: str) -> tuple[HostObject, ...]:
@@ -260,6 +310,18 @@ class Driver:
         bd = prune({"name": b.name, "mac_table_manager": b.mac_table_manager})
         if bd:
             out.put("bridge", bd, "/network/bridge")
+
+    def import_part(self, net: NetworkDef) -> Optional[ImportPart]:
+        """Which entry ``net`` is a part of, when this kind renders one entry as several
+        libvirt networks (vnet's metadata says so); ``None``: ``net`` is an entry itself.
+        May raise :class:`ImportRefused` when the metadata and the network disagree."""
+        return None
+
+    def import_parts(self, main: NetworkDef, parts: list[NetworkDef], out: ImportedEntry) -> None:
+        """Complete ``out``, the entry imported from the ``main`` part, from the other
+        libvirt networks of the entry (all of them given, in a stable order); refuse what
+        they say that the entry cannot."""
+        raise NotImplementedError(f"kind {self.kind} has no entries of several networks")
 
     def implied_virtualport(self, vp: VirtualPortDef) -> bool:
         """Whether this kind renders ``vp`` by itself (then the entry need not say it)."""
@@ -356,25 +418,102 @@ def bridge_network(net: NetworkSpec, topo: Topology, host: str, driver: Driver,
     )
 
 
-def refuse_bridge_settings(net: NetworkSpec, owner: str) -> None:
-    """For bridges vnet does not create: only the name (and macTableManager) apply."""
+def refuse_bridge_settings(net: NetworkSpec, owner: str) -> list[VnetError]:
+    """For bridges vnet does not create: only the name (and macTableManager) apply; the
+    problems of every other setting given."""
     b = net.bridge
     if b is None:
-        return
-    for key in ("mac", "stp", "delay", "zone"):
-        if getattr(b, key) is not None:
-            raise InputError(
-                f"bridge.{key} cannot be set here: {owner}",
-                path=f"{net.path}.bridge.{key}",
-                hint="configure that bridge on the host, or use a kind whose bridge vnet "
-                "or libvirt creates (nat, route, open, isolated, vlan-bridge, two-tier)")
+        return []
+    problems: list[VnetError] = [InputError(
+        f"bridge.{key} cannot be set here: {owner}", path=f"{net.path}.bridge.{key}",
+        hint="configure that bridge on the host, or use a kind whose bridge vnet "
+        "or libvirt creates (nat, route, open, isolated, vlan-bridge, two-tier)")
+        for key in ("mac", "stp", "delay", "zone") if getattr(b, key) is not None]
     if b.dummy_tap:
-        raise InputError(f"bridge.dummy_tap cannot be set here: {owner}",
-                         path=f"{net.path}.bridge.dummy_tap")
-    for key in VNET_BRIDGE_SETTINGS:
-        if getattr(b, key) is not None:
-            raise InputError(
-                f"bridge.{key} cannot be set here: {owner}",
-                path=f"{net.path}.bridge.{key}",
-                hint=f"vnet sets it only on bridges it creates ({VNET_BRIDGES}); "
-                "otherwise configure that bridge on the host")
+        problems.append(InputError(f"bridge.dummy_tap cannot be set here: {owner}",
+                                   path=f"{net.path}.bridge.dummy_tap"))
+    problems.extend(InputError(
+        f"bridge.{key} cannot be set here: {owner}", path=f"{net.path}.bridge.{key}",
+        hint=f"vnet sets it only on bridges it creates ({VNET_BRIDGES}); "
+        "otherwise configure that bridge on the host")
+        for key in VNET_BRIDGE_SETTINGS if getattr(b, key) is not None)
+    return problems
+
+
+def raise_all(problems: list[VnetError]) -> None:
+    """Raise the problems found (one error, or an ErrorList of several); nothing when none."""
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        raise ErrorList.of(problems)
+
+
+def problems_of(check: Callable[..., object], *args: Any) -> list[VnetError]:
+    """The problems ``check(*args)`` raises (none, one, or an ErrorList's); what it returns is dropped."""
+    try:
+        check(*args)
+    except ErrorList as exc:
+        return list(exc.errors)
+    except VnetError as exc:
+        return [exc]
+    return []
+
+
+def _portgroup_rule(driver: Driver, nic: NicSpec, net: NetworkSpec, attach: str) -> None:
+    if nic.portgroup and nic.portgroup not in {p.name for p in net.portgroups}:
+        raise InputError(f"network {net.name!r} has no portgroup {nic.portgroup!r}",
+                         path=f"{nic.path}.portgroup",
+                         hint=f"portgroups: {', '.join(p.name for p in net.portgroups) or '(none)'}")
+    if nic.portgroup and attach != "network":
+        raise InputError("portgroups are chosen through the libvirt network",
+                         path=f"{nic.path}.portgroup", hint="use attach: network")
+
+
+def _vf_rule(driver: Driver, nic: NicSpec, net: NetworkSpec, attach: str) -> None:
+    if nic.vf is not None and attach != "hostdev":
+        raise InputError("vf names the VF of attach: hostdev", path=f"{nic.path}.vf",
+                         hint="add attach: hostdev, or drop vf to take any VF of the pool")
+
+
+def _floor_rule(driver: Driver, nic: NicSpec, net: NetworkSpec, attach: str) -> None:
+    floor = nic.bandwidth.inbound.floor if nic.bandwidth and nic.bandwidth.inbound else None
+    if floor is None:
+        return
+    net_in = net.bandwidth.inbound if net.bandwidth else None
+    if attach != "network" or not driver.l3:
+        raise InputError("an inbound floor works only for NICs attached to a libvirt "
+                         "network with its own bridge (nat, route, open, isolated)",
+                         path=f"{nic.path}.bandwidth.inbound.floor")
+    if net_in is None or net_in.average is None:
+        raise InputError(f"a floor needs network {net.name!r} to set bandwidth.inbound.average",
+                         path=f"{nic.path}.bandwidth.inbound.floor",
+                         hint="the floors of all NICs share the network's inbound average")
+
+
+def _isolation_rule(driver: Driver, nic: NicSpec, net: NetworkSpec, attach: str) -> None:
+    if nic.port_isolated is not None and attach in ("direct", "hostdev"):
+        raise InputError("port isolation is a bridge-port setting; this NIC has no bridge port",
+                         path=f"{nic.path}.port_isolated",
+                         hint="use macvtap mode private to keep direct guests apart")
+    if nic.port_isolated is not None and not driver.bridge_ports:
+        raise InputError(f"a NIC of a {net.kind} network has no Linux bridge port to isolate",
+                         path=f"{nic.path}.port_isolated")
+
+
+def _virtualport_rule(driver: Driver, nic: NicSpec, net: NetworkSpec, attach: str) -> None:
+    if nic.virtualport is not None and nic.virtualport.type is None and attach != "network":
+        raise InputError("a virtualport outside a libvirt network needs its type",
+                         path=f"{nic.path}.virtualport.type")
+
+
+def _spoofchk_rule(driver: Driver, nic: NicSpec, net: NetworkSpec, attach: str) -> None:
+    if nic.spoofchk is not None and not driver.nic_vf:
+        raise InputError("spoofchk is a setting of SR-IOV VFs", path=f"{nic.path}.spoofchk")
+
+
+def _vlan_rule(driver: Driver, nic: NicSpec, net: NetworkSpec, attach: str) -> None:
+    if nic.vlan is not None and not driver.nic_vlan:
+        raise InputError(f"a NIC on a {net.kind} network cannot carry its own VLAN tag",
+                         path=f"{nic.path}.vlan",
+                         hint="VLANs per NIC work on openvswitch, hostdev, macvtap and bridge "
+                         "(libvirt >= 11.0) networks; or use a vlan-bridge network per VLAN")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from ..errors import ImportRefused, InputError
+from ..errors import ImportRefused, InputError, VnetError
 from ..model.libvirt import ForwardMode, InterfaceDef, NetworkDef, VirtualPortType
 from ..model.plumbing import HostObject, PortFlags
 from ..model.topology import NetworkSpec, NicSpec, Topology, VmSpec
@@ -18,6 +18,7 @@ from .base import (
     bridge_network,
     nic_interface,
     port_flags,
+    raise_all,
     refuse_bridge_settings,
 )
 
@@ -35,10 +36,13 @@ class BridgeDriver(Driver):
              "VLAN device + bridge, use kind vlan-bridge"}
 
     def validate(self, net: NetworkSpec) -> None:
+        problems: list[VnetError] = []
         if net.bridge is None or not net.bridge.name:
-            raise InputError("a bridge network needs the name of the existing host bridge",
-                             path=f"{net.path}.bridge", hint="bridge: br0")
-        refuse_bridge_settings(net, f"vnet does not manage the existing bridge {net.bridge.name}")
+            problems.append(InputError("a bridge network needs the name of the existing host bridge",
+                                       path=f"{net.path}.bridge", hint="bridge: br0"))
+        name = f" {net.bridge.name}" if net.bridge is not None and net.bridge.name else ""
+        problems.extend(refuse_bridge_settings(net, f"vnet does not manage the existing bridge{name}"))
+        raise_all(problems)
 
     def bridge_names(self, net: NetworkSpec) -> tuple[str, ...]:
         return ()  # the user's bridge; several networks may share it

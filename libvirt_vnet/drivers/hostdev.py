@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from ..errors import ImportRefused, InputError
+from ..errors import ImportRefused, InputError, VnetError
 from ..model.libvirt import ForwardDef, ForwardMode, InterfaceDef, NetworkDef
 from ..model.plumbing import HostObject, VfConfig
 from ..model.topology import HostSpec, NetworkSpec, NicSpec, Topology, VmSpec
@@ -19,8 +19,13 @@ from .base import (
     ImportedEntry,
     effective_portgroup,
     first_set,
+    problems_of,
+    raise_all,
     single_vlan,
 )
+
+#: what a VF takes of VLANs
+_NO_TRUNK = "an SR-IOV VF (no trunking on VFs)"
 
 
 class HostdevDriver(Driver):
@@ -34,20 +39,23 @@ class HostdevDriver(Driver):
     bridge_ports = False
 
     def validate(self, net: NetworkSpec) -> None:
+        problems: list[VnetError] = []
         if bool(net.pf) == bool(net.vfs):
-            raise InputError("a hostdev network needs either pf (the SR-IOV NIC) or vfs "
-                             "(explicit VF PCI addresses)", path=net.path, hint="pf: enp3s0f0")
+            problems.append(InputError(
+                "a hostdev network needs either pf (the SR-IOV NIC) or vfs (explicit VF PCI "
+                "addresses)", path=net.path, hint="pf: enp3s0f0"))
         if len(set(net.vfs)) != len(net.vfs):
             dup = next(v for v in net.vfs if net.vfs.count(v) > 1)
-            raise InputError(f"PCI device {dup} is listed twice in the pool",
-                             path=f"{net.path}.vfs")
-        single_vlan(net.vlan, f"{net.path}.vlan", "an SR-IOV VF (no trunking on VFs)")
+            problems.append(InputError(f"PCI device {dup} is listed twice in the pool",
+                                       path=f"{net.path}.vfs"))
+        problems.extend(problems_of(single_vlan, net.vlan, f"{net.path}.vlan", _NO_TRUNK))
         for pg in net.portgroups:
-            single_vlan(pg.vlan, f"{net.path}.portgroups.{pg.name}.vlan",
-                        "an SR-IOV VF (no trunking on VFs)")
+            problems.extend(problems_of(single_vlan, pg.vlan,
+                                        f"{net.path}.portgroups.{pg.name}.vlan", _NO_TRUNK))
             if pg.virtualport is not None or pg.bandwidth is not None:
-                raise InputError("VF portgroups carry only a VLAN and trust",
-                                 path=f"{net.path}.portgroups.{pg.name}")
+                problems.append(InputError("VF portgroups carry only a VLAN and trust",
+                                           path=f"{net.path}.portgroups.{pg.name}"))
+        raise_all(problems)
 
     def nic_rules(self, nic: NicSpec, net: NetworkSpec, attach: str) -> None:
         super().nic_rules(nic, net, attach)
@@ -113,7 +121,7 @@ class HostdevDriver(Driver):
     def interface(self, nic: NicSpec, mac: str, vm: VmSpec, net: NetworkSpec,
                   topo: Topology) -> InterfaceDef:
         if nic.vlan is not None:
-            single_vlan(nic.vlan, f"{nic.path}.vlan", "an SR-IOV VF (no trunking on VFs)")
+            single_vlan(nic.vlan, f"{nic.path}.vlan", _NO_TRUNK)
         if (nic.attach or "network") == "network":
             return InterfaceDef(type="network", mac=mac, model=None, source_network=net.name,
                                 source_portgroup=nic.portgroup, vlan=nic.vlan)

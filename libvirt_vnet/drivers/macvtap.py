@@ -13,10 +13,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Optional
 
-from ..errors import ImportRefused, InputError
+from ..errors import ImportRefused, InputError, VnetError
 from ..model import names
 from ..model.derived import nics_by_network
-from ..model.libvirt import ForwardDef, ForwardMode, InterfaceDef, NetworkDef, VirtualPortType
+from ..model.libvirt import ForwardDef, ForwardMode, InterfaceDef, NetworkDef, VirtualPortDef, VirtualPortType
 from ..model.plumbing import HostObject, MacvlanShim
 from ..model.topology import HostSpec, NetworkSpec, NicSpec, Topology, VmSpec
 from .base import (
@@ -24,14 +24,27 @@ from .base import (
     IMPORT_HINT,
     NOT_MINE,
     SEGMENT_KEYS,
+    VDP,
+    Device,
     Driver,
     ImportedEntry,
+    Requirement,
     effective_portgroup,
     first_set,
     nic_interface,
+    raise_all,
 )
 
 MODES = ("vepa", "bridge", "private", "passthrough")
+#: what libvirt needs of a virtual port of each type to start a guest on it
+_REQUIRED = {VirtualPortType.QBG: ("managerid", "typeid", "typeidversion"),
+             VirtualPortType.QBH: ("profileid",)}
+
+
+def _shown(value: object) -> object:
+    return value.value if isinstance(value, VirtualPortType) else value
+
+
 #: forward modes only this kind has (mode bridge with an interface pool is this kind's too)
 _IMPORTED_MODES = {ForwardMode.PRIVATE: "private", ForwardMode.VEPA: "vepa", ForwardMode.PASSTHROUGH: "passthrough"}
 
@@ -48,54 +61,121 @@ class MacvtapDriver(Driver):
     bridge_ports = False
 
     def validate(self, net: NetworkSpec) -> None:
+        problems: list[VnetError] = []
         if net.mode not in MODES:
-            raise InputError(f"mode must be one of {', '.join(MODES)}; got {net.mode!r}",
-                             path=f"{net.path}.mode",
-                             hint="vepa for an 802.1Qbg edge, bridge for guest-to-guest on the host")
+            problems.append(InputError(
+                f"mode must be one of {', '.join(MODES)}; got {net.mode!r}" if net.mode
+                else f"a macvtap network needs its mode: one of {', '.join(MODES)}",
+                path=f"{net.path}.mode",
+                hint="vepa for an 802.1Qbg edge, bridge for guest-to-guest on the host"))
         sources = [k for k in ("uplink", "uplinks", "pf") if getattr(net, k)]
         if len(sources) != 1:
-            raise InputError(
+            problems.append(InputError(
                 "a macvtap network needs exactly one of uplink, uplinks, pf"
                 + (f" (got {', '.join(sources)})" if sources else ""),
-                path=net.path, hint="uplink: eth1")
+                path=net.path, hint="uplink: eth1"))
         if len(set(net.uplinks)) != len(net.uplinks):
             dup = next(u for u in net.uplinks if net.uplinks.count(u) > 1)
-            raise InputError(f"interface {dup!r} is listed twice in the pool",
-                             path=f"{net.path}.uplinks")
-        tagged = [net.vlan] + [pg.vlan for pg in net.portgroups]
-        if net.mode != "passthrough" and any(v is not None for v in tagged):
-            raise InputError(
-                f"libvirt applies VLAN tags to macvtap devices only in passthrough mode, not {net.mode}",
-                path=f"{net.path}.vlan",
-                hint="tag on the adjacent switch port, or use a vlan-bridge network per VLAN")
+            problems.append(InputError(f"interface {dup!r} is listed twice in the pool",
+                                       path=f"{net.path}.uplinks"))
+        if net.mode in MODES:  # the rules of a mode, once it is known
+            problems.extend(self._mode_problems(net, net.mode))
         if net.virtualport is not None and net.virtualport.type is None:
-            raise InputError("a network's virtualport needs its type",
-                             path=f"{net.path}.virtualport.type",
-                             hint="802.1Qbg for a VEPA edge, 802.1Qbh for a port profile")
-        vps = [net.virtualport] + [pg.virtualport for pg in net.portgroups]
-        for vp in vps:
-            if vp is not None and vp.type in (VirtualPortType.OPENVSWITCH, VirtualPortType.MIDONET):
-                raise InputError(f"{vp.type.value} virtual ports need kind openvswitch",
-                                 path=f"{net.path}.virtualport")
-        if net.shim is not None and net.mode not in ("bridge", "vepa"):
-            raise InputError(
-                f"a host shim cannot reach guests in {net.mode} mode",
-                path=f"{net.path}.shim",
+            problems.append(InputError("a network's virtualport needs its type",
+                                       path=f"{net.path}.virtualport.type",
+                                       hint="802.1Qbg for a VEPA edge, 802.1Qbh for a port profile"))
+        problems.extend(InputError(f"{vp.type.value} virtual ports need kind openvswitch",
+                                   path=f"{net.path}.virtualport")
+                        for vp in [net.virtualport] + [pg.virtualport for pg in net.portgroups]
+                        if vp is not None and vp.type in (VirtualPortType.OPENVSWITCH, VirtualPortType.MIDONET))
+        problems.extend(InputError(
+            "an 802.1Qbg instance ID names the port of one guest; on a network or "
+            "portgroup every guest would share it", path=f"{where}.instanceid",
+            hint="leave it out (libvirt makes one per guest), or give it on the NIC")
+            for vp, where in [(net.virtualport, f"{net.path}.virtualport")] + [
+                (pg.virtualport, f"{net.path}.portgroups.{pg.name}.virtualport") for pg in net.portgroups]
+            if vp is not None and vp.instanceid is not None)
+        if net.shim is not None and sources and not (net.uplink or len(net.uplinks) == 1):
+            problems.append(InputError("a shim needs one uplink to sit on", path=f"{net.path}.shim"))
+        raise_all(problems)
+
+    @staticmethod
+    def _mode_problems(net: NetworkSpec, mode: str) -> list[VnetError]:
+        """What macvtap devices in ``mode`` cannot do."""
+        problems: list[VnetError] = []
+        tagged = [net.vlan] + [pg.vlan for pg in net.portgroups]
+        if mode != "passthrough" and any(v is not None for v in tagged):
+            problems.append(InputError(
+                f"libvirt applies VLAN tags to macvtap devices only in passthrough mode, not {mode}",
+                path=f"{net.path}.vlan",
+                hint="tag on the adjacent switch port, or use a vlan-bridge network per VLAN"))
+        if net.shim is not None and mode not in ("bridge", "vepa"):
+            problems.append(InputError(
+                f"a host shim cannot reach guests in {mode} mode", path=f"{net.path}.shim",
                 hint="private mode forbids guest↔host traffic, passthrough gives the "
-                "device away; use mode bridge (or vepa with a hairpin switch)")
-        if net.shim is not None and not (net.uplink or len(net.uplinks) == 1):
-            raise InputError("a shim needs one uplink to sit on", path=f"{net.path}.shim")
-        for pg in net.portgroups:
-            if pg.bandwidth is not None:
-                raise InputError(
-                    f"libvirt shapes traffic only on bridges, not in a {net.mode} macvtap pool",
-                    path=f"{net.path}.portgroups.{pg.name}.bandwidth")
+                "device away; use mode bridge (or vepa with a hairpin switch)"))
+        problems.extend(InputError(
+            f"libvirt shapes traffic only on bridges, not in a {mode} macvtap pool",
+            path=f"{net.path}.portgroups.{pg.name}.bandwidth")
+            for pg in net.portgroups if pg.bandwidth is not None)
+        return problems
 
     def nic_rules(self, nic: NicSpec, net: NetworkSpec, attach: str) -> None:
         super().nic_rules(nic, net, attach)
         if nic.vlan is not None and net.mode != "passthrough":
             raise InputError("libvirt applies VLAN tags to macvtap devices only in passthrough mode",
                              path=f"{nic.path}.vlan")
+        port = self.nic_virtualport(nic, net, attach)
+        if port is None or port.type is None:
+            return
+        missing = [k for k in _REQUIRED.get(port.type, ()) if getattr(port, k) is None]
+        if missing:
+            raise InputError(
+                f"the NIC's {port.type.value} virtual port has no {', '.join(missing)}: libvirt "
+                "refuses to start the guest without " + ("them" if len(missing) > 1 else "it"),
+                path=f"{nic.path}.virtualport",
+                hint="give " + ", ".join(_REQUIRED[port.type]) + " on the network, its portgroup "
+                "or the NIC" + (" (a direct NIC takes only its own, or the network's)" if attach == "direct" else ""))
+
+    def nic_virtualport(self, nic: NicSpec, net: NetworkSpec, attach: str) -> Optional[VirtualPortDef]:
+        """The virtual port libvirt gives the NIC: a direct NIC's own (or the one vnet
+        copies from its portgroup or network); a network NIC's, its portgroup's and the
+        network's merged as libvirt merges them when the guest starts
+        (virNetDevVPortProfileMerge3: a parameter given twice must agree)."""
+        pg = effective_portgroup(nic, net)
+        layers = [(vp, where) for vp, where in (
+            (nic.virtualport, "the NIC"), (pg.virtualport if pg else None, f"portgroup {pg.name!r}" if pg else ""),
+            (net.virtualport, "the network")) if vp is not None]
+        if attach == "direct" or len(layers) < 2:
+            return layers[0][0] if layers else None
+        merged: dict[str, tuple[object, str]] = {}
+        for vp, where in layers:
+            for key, value in dataclasses.asdict(vp).items():
+                if value is None:
+                    continue
+                if key in merged and merged[key][0] != value:
+                    theirs, there = merged[key]
+                    raise InputError(
+                        f"the NIC's virtual port gets {key} {_shown(theirs)} from {there} and "
+                        f"{_shown(value)} from {where}: libvirt refuses to merge them when the "
+                        "guest starts", path=f"{nic.path}.virtualport",
+                        hint=f"give {key} in one place only (e.g. the common parts on the network, "
+                        "the VSI type on each portgroup)")
+                merged.setdefault(key, (value, where))
+        return VirtualPortDef(**{k: v for k, (v, _) in merged.items()})  # type: ignore[arg-type]
+
+    def host_requirements(self, net: NetworkSpec, topo: Topology, host: str) -> tuple[Requirement, ...]:
+        """An 802.1Qbg port (the network's, a portgroup's or a NIC's) needs VDP on every
+        device of the pool (the PF of a VF pool)."""
+        ports = [(net.virtualport, f"{net.path}.virtualport")]
+        ports += [(pg.virtualport, f"{net.path}.portgroups.{pg.name}.virtualport") for pg in net.portgroups]
+        ports += [(nic.virtualport, f"{nic.path}.virtualport")
+                  for vm, nic in nics_by_network(topo).get(net.name, ()) if vm.host == host]
+        path = next((p for vp, p in ports if vp is not None and vp.type is VirtualPortType.QBG), None)
+        if path is None:
+            return ()
+        devices = self.pool(net) or ((net.pf,) if net.pf else ())
+        return tuple(Requirement(VDP, dev, path) for dev in devices)
 
     def pool_size(self, net: NetworkSpec, host: HostSpec) -> Optional[int]:
         if net.mode != "passthrough":
@@ -119,11 +199,20 @@ class MacvtapDriver(Driver):
     def pool(self, net: NetworkSpec) -> tuple[str, ...]:
         return (net.uplink,) if net.uplink else net.uplinks
 
+    def shim_name(self, net: NetworkSpec) -> str:
+        assert net.shim is not None
+        return net.shim.name or names.derive_ifname("shim-", net.name)
+
+    def devices(self, net: NetworkSpec) -> tuple[Device, ...]:
+        shim = (Device(self.shim_name(net), "shim", "shim.name" if net.shim.name else "shim", True),) \
+            if net.shim is not None else ()
+        return (*super().devices(net), *shim)
+
     def host_objects(self, net: NetworkSpec, topo: Topology, host: str) -> tuple[HostObject, ...]:
         if net.shim is None:
             return ()
         parent = self.pool(net)[0]
-        name = net.shim.name or names.derive_ifname("shim-", net.name)
+        name = self.shim_name(net)
         addr = str(net.shim.address) if net.shim.address else None
         return (MacvlanShim(name=name, parent=parent, address=addr),)
 

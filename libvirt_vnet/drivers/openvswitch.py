@@ -7,10 +7,19 @@ from __future__ import annotations
 import dataclasses
 from typing import Optional
 
-from ..errors import InputError
+from ..errors import InputError, VnetError
 from ..model.libvirt import ForwardMode, InterfaceDef, NetworkDef, VirtualPortDef, VirtualPortType
 from ..model.topology import NetworkSpec, NicSpec, Topology, VmSpec
-from .base import BY_XML, NOT_MINE, SEGMENT_KEYS, Driver, bridge_network, nic_interface, refuse_bridge_settings
+from .base import (
+    BY_XML,
+    NOT_MINE,
+    SEGMENT_KEYS,
+    Driver,
+    bridge_network,
+    nic_interface,
+    raise_all,
+    refuse_bridge_settings,
+)
 
 
 class OpenvswitchDriver(Driver):
@@ -23,17 +32,20 @@ class OpenvswitchDriver(Driver):
     hints = {"mtu": "set the MTU on the OVS bridge (ovs-vsctl), or per NIC with nics[].mtu"}
 
     def validate(self, net: NetworkSpec) -> None:
+        problems: list[VnetError] = []
         if net.bridge is None or not net.bridge.name:
-            raise InputError("an openvswitch network needs the OVS bridge's name",
-                             path=f"{net.path}.bridge", hint="bridge: ovsbr0 (see ovs-vsctl list-br)")
-        refuse_bridge_settings(net, "Open vSwitch bridges are configured with ovs-vsctl")
+            problems.append(InputError(
+                "an openvswitch network needs the OVS bridge's name",
+                path=f"{net.path}.bridge", hint="bridge: ovsbr0 (see ovs-vsctl list-br)"))
+        problems.extend(refuse_bridge_settings(net, "Open vSwitch bridges are configured with ovs-vsctl"))
         if net.bridge is not None and net.bridge.mac_table_manager:
-            raise InputError("mac_table_manager applies to Linux bridges",
-                             path=f"{net.path}.bridge.mac_table_manager")
+            problems.append(InputError("mac_table_manager applies to Linux bridges",
+                                       path=f"{net.path}.bridge.mac_table_manager"))
         vp = net.virtualport
         if vp is not None and vp.type not in (None, VirtualPortType.OPENVSWITCH):
-            raise InputError("an openvswitch network's virtualport is of type openvswitch",
-                             path=f"{net.path}.virtualport.type")
+            problems.append(InputError("an openvswitch network's virtualport is of type openvswitch",
+                                       path=f"{net.path}.virtualport.type"))
+        raise_all(problems)
 
     def claims(self, net: NetworkDef) -> int:
         fwd, vp = net.forward, net.virtualport

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from ..errors import InputError
+from ..errors import ImportRefused, InputError, VnetError
 from ..model import names
 from ..model.libvirt import ForwardMode, InterfaceDef, NetworkDef
 from ..model.plumbing import BridgeUplink, HostBridge, HostObject, PortFlags, VlanDevice
@@ -18,12 +18,14 @@ from .base import (
     BY_METADATA,
     NOT_MINE,
     SEGMENT_KEYS,
+    Device,
     Driver,
     ImportedEntry,
     bridge_network,
     nic_interface,
     pinned_mac,
     port_flags,
+    raise_all,
     single_vlan,
 )
 
@@ -36,26 +38,33 @@ class VlanBridgeDriver(Driver):
     attach = ("network", "bridge")
 
     def validate(self, net: NetworkSpec) -> None:
+        problems: list[VnetError] = []
         if not net.uplink:
-            raise InputError("a vlan-bridge network needs the uplink that carries the VLAN",
-                             path=f"{net.path}.uplink", hint="uplink: eth0")
+            problems.append(InputError(
+                "a vlan-bridge network needs the uplink that carries the VLAN",
+                path=f"{net.path}.uplink", hint="uplink: eth0"))
+        vid: Optional[int] = None
         if net.vlan is None:
-            raise InputError("a vlan-bridge network needs its VLAN id", path=f"{net.path}.vlan",
-                             hint="vlan: 10")
-        vid = single_vlan(net.vlan, f"{net.path}.vlan", "a vlan-bridge network")
-        if not net.vlan_device and names.vlan_device_name(net.uplink, vid or 0) is None:
-            raise InputError(
+            problems.append(InputError("a vlan-bridge network needs its VLAN id",
+                                       path=f"{net.path}.vlan", hint="vlan: 10"))
+        else:
+            try:
+                vid = single_vlan(net.vlan, f"{net.path}.vlan", "a vlan-bridge network")
+            except InputError as exc:
+                problems.append(exc)
+        if net.uplink and vid is not None and not net.vlan_device \
+                and names.vlan_device_name(net.uplink, vid) is None:
+            problems.append(InputError(
                 f"the VLAN device name {net.uplink}.{vid} is longer than 15 bytes",
-                path=f"{net.path}.vlan_device", hint="name it yourself: vlan_device: vl10")
+                path=f"{net.path}.vlan_device", hint="name it yourself: vlan_device: vl10"))
         if net.bridge and net.bridge.mac_table_manager:
-            raise InputError("mac_table_manager applies to bridges libvirt creates",
-                             path=f"{net.path}.bridge.mac_table_manager")
-        for pg in net.portgroups:
-            if pg.vlan is not None or pg.virtualport is not None:
-                raise InputError(
-                    f"portgroup {pg.name!r}: the VLAN is fixed by the VLAN device; a "
-                    "portgroup here can only carry bandwidth or trust settings",
-                    path=f"{net.path}.portgroups.{pg.name}")
+            problems.append(InputError("mac_table_manager applies to bridges libvirt creates",
+                                       path=f"{net.path}.bridge.mac_table_manager"))
+        problems.extend(InputError(
+            f"portgroup {pg.name!r}: the VLAN is fixed by the VLAN device; a portgroup here "
+            "can only carry bandwidth or trust settings", path=f"{net.path}.portgroups.{pg.name}")
+            for pg in net.portgroups if pg.vlan is not None or pg.virtualport is not None)
+        raise_all(problems)
 
     def vlan_segment(self, net: NetworkSpec) -> Optional[tuple[str, int]]:
         return (net.uplink, self.vid(net)) if net.uplink and net.vlan else None
@@ -75,6 +84,14 @@ class VlanBridgeDriver(Driver):
 
     def bridge_names(self, net: NetworkSpec) -> tuple[str, ...]:
         return (self.bridge_name(net),)
+
+    def devices(self, net: NetworkSpec) -> tuple[Device, ...]:
+        br = self.bridge_name(net)
+        tap = (Device(names.dummy_tap_name(br), "dummy tap", "bridge.dummy_tap", True),) \
+            if net.bridge and net.bridge.dummy_tap else ()
+        vlan = Device(self.vlan_device(net), "VLAN device",
+                      "vlan_device" if net.vlan_device else "vlan", True)
+        return (*super().devices(net), vlan, *tap)
 
     def host_objects(self, net: NetworkSpec, topo: Topology, host: str) -> tuple[HostObject, ...]:
         assert net.uplink
@@ -98,10 +115,17 @@ class VlanBridgeDriver(Driver):
 
     # ---- import: what vnet rendered, from its metadata (libvirt's XML alone looks like kind bridge)
     def claims(self, net: NetworkDef) -> int:
-        return BY_METADATA if _keys_from_meta(net) is not None else NOT_MINE
+        meta = net.vnet_metadata
+        return BY_METADATA if meta is not None and meta.kind == self.kind else NOT_MINE
+
+    def import_forward(self, net: NetworkDef, out: ImportedEntry) -> None:
+        fwd = net.forward
+        if fwd is None or fwd.mode is not ForwardMode.BRIDGE:
+            raise _refuse("a vlan-bridge network forwards in mode bridge", "/network/forward")
+        super().import_forward(net, out)
 
     def import_bridge(self, net: NetworkDef, out: ImportedEntry) -> None:
-        for key, value in (_keys_from_meta(net) or {}).items():
+        for key, value in _keys_from_meta(net).items():
             out.put(key, value, "/network/metadata/vnet:network")
 
     def other_interface(self, attach: str, nic: NicSpec, mac: str, vm: VmSpec,
@@ -109,47 +133,54 @@ class VlanBridgeDriver(Driver):
         return nic_interface(nic, "bridge", mac, source_bridge=self.bridge_name(net))
 
 
-def _keys_from_meta(net: NetworkDef) -> Optional[dict[str, Any]]:
-    """The vlan-bridge keys rebuilt from vnet's own metadata, or ``None`` when the
-    metadata does not describe this network exactly (then the forward mode decides)."""
+def _refuse(message: str, path: str = "/network/metadata/vnet:network") -> ImportRefused:
+    return ImportRefused(
+        f"vnet's metadata says kind vlan-bridge, but {message}", path=path,
+        hint="the network was changed after vnet rendered it: restore it, or remove the "
+        "<vnet:network> element to import it by libvirt's XML alone")
+
+
+def _keys_from_meta(net: NetworkDef) -> dict[str, Any]:
+    """The vlan-bridge keys rebuilt from vnet's own metadata, or a refusal saying where
+    the metadata and the network disagree (the network would import as something else)."""
     meta = net.vnet_metadata
-    if meta is None or meta.kind != "vlan-bridge":
-        return None
-    fwd = net.forward
-    if fwd is None or fwd.mode is not ForwardMode.BRIDGE or fwd.dev or fwd.interfaces \
-            or fwd.pf or fwd.addresses or fwd.nat or fwd.managed is not None \
-            or fwd.driver_model or fwd.driver_name or net.bridge is None or not net.bridge.name \
-            or net.vlan is not None or net.virtualport is not None:
-        return None
-    if net.bridge.stp is not None or net.bridge.delay is not None or net.bridge.zone \
-            or net.bridge.mac_table_manager or net.mac is not None:
-        return None
+    assert meta is not None and meta.kind == "vlan-bridge"
+    if net.bridge is None or not net.bridge.name:
+        raise _refuse("the network has no bridge name", "/network/bridge")
+    b = net.bridge
+    if b.stp is not None or b.delay is not None or b.zone or b.mac_table_manager or net.mac is not None:
+        raise _refuse("the <bridge> (or <mac>) says more than its name: the bridge is vnet's, "
+                      "its settings are in the metadata", "/network/bridge")
+    if net.vlan is not None or net.virtualport is not None:
+        raise _refuse("the VLAN is the VLAN device's, not a <vlan> or <virtualport> of the network",
+                      "/network/vlan" if net.vlan is not None else "/network/virtualport")
     devs = [o for o in meta.objects if isinstance(o, VlanDevice)]
     bridges = [o for o in meta.objects if isinstance(o, HostBridge)]
     links = [o for o in meta.objects if isinstance(o, BridgeUplink)]
     flags = [o for o in meta.objects if isinstance(o, PortFlags)]
-    if len(devs) != 1 or len(bridges) != 1 or len(links) != 1 or len(flags) > 1:
-        return None
-    if len(meta.objects) != 3 + len(flags):
-        return None
+    if len(devs) != 1 or len(bridges) != 1 or len(links) != 1 or len(flags) > 1 \
+            or len(meta.objects) != 3 + len(flags):
+        raise _refuse("the metadata must list one VLAN device, one bridge, the device in the bridge "
+                      f"and at most the port flags, not: {', '.join(type(o).__name__ for o in meta.objects)}")
     dev, br, link = devs[0], bridges[0], links[0]
-    if br.name != net.bridge.name or link.device != dev.name or link.bridge != br.name:
-        return None
+    if br.name != b.name or link.device != dev.name or link.bridge != br.name:
+        raise _refuse(f"the metadata's bridge {br.name!r} (with {link.device!r} in {link.bridge!r}) is "
+                      f"not the network's bridge {b.name!r} holding VLAN device {dev.name!r}")
     if dev.mtu != net.mtu or br.mtu != net.mtu:
-        return None
+        raise _refuse("the VLAN device and the bridge have different MTUs")
     flag = flags[0] if flags else None
     if flag is not None and (flag.bridge != br.name or flag.isolated is not None
                              or flag.learning is not None or flag.hairpin is None):
-        return None
+        raise _refuse(f"port flags vnet does not render: {flag}")
     bridge: dict[str, Any] = {"name": br.name, "mac": br.mac or LIBVIRT_PICKS,
                               "stp": br.stp, "delay": br.delay}
     if br.dummy_tap is not None:
         if br.dummy_tap != names.dummy_tap_name(br.name):
-            return None
+            raise _refuse(f"dummy tap {br.dummy_tap!r} is not the one vnet names for {br.name!r}")
         bridge["dummy_tap"] = True
     if br.group_fwd_mask is not None:
         if not 0 <= br.group_fwd_mask <= 0xFFFF or br.group_fwd_mask & GROUP_FWD_RESTRICTED:
-            return None  # not a mask vnet renders: not vnet's description of this network
+            raise _refuse(f"group_fwd_mask {br.group_fwd_mask:#x} is no mask vnet renders")
         bridge["group_fwd_mask"] = br.group_fwd_mask
     if br.multicast_snooping is not None:
         bridge["multicast_snooping"] = br.multicast_snooping

@@ -7,11 +7,12 @@ XML parser settings for documents from outside (no entities, no network).
 from __future__ import annotations
 
 import ipaddress
-from typing import Callable, Optional, TypeVar
+import re
+from typing import Any, Callable, Optional, TypeVar
 
 from lxml import etree
 
-from ..errors import ImportRefused
+from ..errors import ImportRefused, VnetError
 from ..model.libvirt import BandwidthDef, PciAddress, Rate, VirtualPortDef, VirtualPortType, VlanDef, VlanTag
 
 T = TypeVar("T")
@@ -74,6 +75,39 @@ def format_bandwidth(parent: etree._Element, bw: BandwidthDef) -> None:
     for tag, rate in (("inbound", bw.inbound), ("outbound", bw.outbound)):
         if rate is not None:
             sub(el, tag, average=rate.average, peak=rate.peak, burst=rate.burst, floor=rate.floor)
+
+
+_DECLARATION = re.compile(r"^\ufeff?\s*<\?xml\b[^>]*\?>")
+
+
+def parse_untrusted(data: str | bytes, source: str, error: type[VnetError] = ImportRefused,
+                    **options: Any) -> etree._Element:
+    """A document from outside (a file, stdin, a libvirt connection), parsed safely: the
+    encoding as its XML declaration says (bytes; text has no encoding left, so its
+    declaration is dropped), no network, no external or internal entities, no DTD at all
+    — libvirt writes none, and an entity could make the document say what its text does
+    not — and libxml2's depth and size limits.  Anything else is one ``error`` naming
+    ``source``."""
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
+                             huge_tree=False, **options)
+    try:
+        if isinstance(data, str):
+            root = etree.fromstring(_DECLARATION.sub("", data, count=1), parser)
+        else:
+            root = etree.fromstring(data, parser)
+    except (etree.XMLSyntaxError, ValueError) as exc:
+        hint = ("the bytes are not in the encoding the XML declaration names (UTF-8 when it "
+                "names none): convert the file (iconv -t utf-8) or declare its encoding"
+                if "encoding" in str(exc).lower() else None)
+        raise error(f"not well-formed XML: {exc}", path=source, hint=hint) from None
+    if getattr(root.getroottree().docinfo, "doctype", ""):
+        raise error("the document has a <!DOCTYPE>: libvirt's documents have none, and its "
+                    "entities could make the document say what its text does not",
+                    path=source, hint="remove the <!DOCTYPE ...> declaration")
+    if any(isinstance(el, etree._Entity) for el in root.iter()):
+        raise error("the document uses an entity reference", path=source,
+                    hint="write the text itself instead of &name;")
+    return root
 
 
 def to_string(el: etree._Element) -> str:

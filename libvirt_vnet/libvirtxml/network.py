@@ -46,6 +46,7 @@ from .common import (
     parse_bandwidth,
     parse_ip_address,
     parse_pci,
+    parse_untrusted,
     parse_virtualport,
     parse_vlan,
     set_attr,
@@ -393,8 +394,9 @@ def parse_network(root: etree._Element) -> NetworkDef:
             if child.tag == vnetmeta.q("network"):
                 try:
                     vnet_meta = vnetmeta.network_meta_from(child)
-                except ValueError as exc:
-                    raise ImportRefused(str(exc), path=f"{md.path}/vnet:network") from None
+                except (ValueError, TypeError) as exc:  # TypeError: an object missing a field
+                    raise ImportRefused(f"vnet's metadata cannot be read: {exc}",
+                                        path=f"{md.path}/vnet:network") from None
             else:
                 c = etree.fromstring(etree.tostring(child))
                 c.tail = None
@@ -467,9 +469,5 @@ def parse_network(root: etree._Element) -> NetworkDef:
 
 
 def parse_network_string(text: str | bytes, source: str = "<string>") -> NetworkDef:
-    try:
-        parser = etree.XMLParser(remove_comments=True, resolve_entities=False, no_network=True)
-        root = etree.fromstring(text.encode() if isinstance(text, str) else text, parser)
-    except etree.XMLSyntaxError as exc:
-        raise ImportRefused(f"not well-formed XML: {exc}", path=source) from None
-    return parse_network(root)
+    """A ``<network>`` document from outside (see :func:`.common.parse_untrusted`), strictly."""
+    return parse_network(parse_untrusted(text, source, remove_comments=True))

@@ -8,9 +8,10 @@ output and two topologies do not collide by accident.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import re
 import uuid as uuidlib
-from typing import Optional
+from typing import Optional, Union
 
 IFNAMSIZ = 16  # kernel: 15 bytes + NUL
 _IFNAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")  # libvirt's deviceName, less ':' '/' '\\'
@@ -32,6 +33,41 @@ def ifname_problem(name: str) -> Optional[str]:
         bad = next(ch for ch in name if not _IFNAME_RE.match(ch))
         return (f"{name!r} contains {bad!r}; interface names here are letters, digits, "
                 "'_', '.' and '-' (what Linux and libvirt's schema both accept)")
+    return None
+
+
+#: device names the kernel refuses or always holds ("all" and "default" clash with
+#: /proc/sys/net/*/conf/, bonding_masters with the bonding driver's sysfs file)
+RESERVED_IFNAMES = frozenset({"lo", "all", "default", "bonding_masters"})
+#: prefixes libvirt reserves for the devices it names itself (guest taps, macvtap/macvlan)
+LIBVIRT_IFNAME_PREFIXES = ("vnet", "macvtap", "macvlan", "vif")
+_LIBVIRT_GENERATED = re.compile(r"^(?:vnet|macvtap|macvlan|vif)\d+$")
+
+
+def reserved_ifname_problem(name: str) -> Optional[str]:
+    """Why vnet must never create a device called ``name`` (a name the kernel holds or
+    refuses, or one libvirt generates for its own devices), or ``None``."""
+    if name == "lo":
+        return "'lo' is the loopback device: it always exists and carries no traffic off the host"
+    if name in RESERVED_IFNAMES:
+        return f"{name!r} is a name the kernel reserves for itself (/proc/sys/net or sysfs)"
+    if _LIBVIRT_GENERATED.match(name):
+        return (f"{name!r} is a name libvirt generates for guest devices "
+                f"({', '.join(p + 'N' for p in LIBVIRT_IFNAME_PREFIXES)})")
+    return None
+
+
+def host_address_problem(ip: Union[ipaddress.IPv4Address, ipaddress.IPv6Address],
+                         block: Union[ipaddress.IPv4Network, ipaddress.IPv6Network]) -> Optional[str]:
+    """Why ``ip`` (inside ``block``) cannot be given to a host: the network address, or the
+    IPv4 broadcast address (point-to-point blocks, an IPv4 /31 or an IPv6 /127, and
+    single addresses have neither)."""
+    if block.prefixlen >= block.max_prefixlen - 1:
+        return None
+    if ip == block.network_address:
+        return f"{ip} is the network address of {block}, not a host address"
+    if block.version == 4 and ip == block.broadcast_address:
+        return f"{ip} is the broadcast address of {block}, not a host address"
     return None
 
 

@@ -80,11 +80,13 @@ class BridgeSpec:
 @dataclass(frozen=True)
 class AccessSwitch:
     """``networks.<n>.access.<sw>`` of a two-tier network: one access bridge joined to
-    the aggregation bridge by a veth uplink."""
+    the aggregation bridge by a veth uplink.  ``uuid`` pins the UUID of its libvirt
+    network ``<network>-<switch>`` (derived from the topology when ``None``)."""
 
     name: str
     path: str
     bridge: BridgeSpec
+    uuid: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -97,7 +99,8 @@ class ShimSpec:
 
 @dataclass(frozen=True)
 class NetworkSpec:
-    """``networks.<name>``.  Which fields a kind accepts is declared by its driver."""
+    """``networks.<name>``.  Which fields a kind accepts is declared by its driver.
+    ``ip_keys`` says where each of ``ips`` was given (``subnet``, ``subnet6``, ``ips[0]``)."""
 
     name: str
     kind: str
@@ -105,6 +108,7 @@ class NetworkSpec:
     hosts: tuple[str, ...] = ()
     uuid: Optional[str] = None
     ips: tuple[IPDef, ...] = ()
+    ip_keys: tuple[str, ...] = ()
     bridge: Optional[BridgeSpec] = None
     mtu: Optional[int] = None
     domain: Optional[DomainNameDef] = None
@@ -136,6 +140,10 @@ class NetworkSpec:
 
     def on_host(self, host: str) -> bool:
         return not self.hosts or host in self.hosts
+
+    def ip_key(self, i: int) -> str:
+        """The place of ``ips[i]`` under this network (``subnet`` when unknown)."""
+        return self.ip_keys[i] if i < len(self.ip_keys) else "subnet"
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,6 @@ Nothing here renders XML or touches the host.
 
 from __future__ import annotations
 
-from .document import load, load_file, load_yaml_text
+from .document import load, load_file, load_yaml_bytes, load_yaml_text
 
-__all__ = ["load", "load_file", "load_yaml_text"]
+__all__ = ["load", "load_file", "load_yaml_bytes", "load_yaml_text"]

@@ -8,16 +8,15 @@ Entries are checked one by one (:mod:`.entries`), then together (:mod:`.consiste
 
 from __future__ import annotations
 
-import functools
 import re
 from pathlib import Path
 from typing import Any, Callable, Optional, TypeVar, Union
 
-from ..errors import ErrorList, InputError, VnetError
-from ..model.topology import HostSpec, NetworkSpec, Topology, VmSpec
+from ..errors import InputError, VnetError
+from ..model.topology import HostSpec, Topology, VmSpec
 from .consistency import validate_together
-from .entries import load_host, load_network, load_vm
-from .reader import Doc, as_str
+from .entries import load_host, load_network, load_vm_parts
+from .reader import Doc, Problems, as_str, clip_echo
 
 T = TypeVar("T")
 
@@ -25,68 +24,135 @@ DEFAULT_HOST = "localhost"
 _TOPOLOGY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 
 
-def _collect(errors: list[VnetError], fn: Callable[[], T]) -> Optional[T]:
-    try:
-        return fn()
-    except ErrorList as exc:
-        errors.extend(exc.errors)
-    except VnetError as exc:
-        errors.append(exc)
-    return None
-
-
 def load(data: Any, source: str = "<topology>") -> Topology:
-    """Check a topology given as plain data and return the model (or raise)."""
+    """Check a topology given as plain data and return the model (or raise).
+
+    Every independent problem comes in one run: each entry's own, and the rules across
+    entries over the entries that loaded (a NIC naming a network that failed to load is
+    not reported again as naming a missing one)."""
     top = Doc(data, "", "the topology document")
-    errors: list[VnetError] = []
-    name = top.need("name", as_str, hint="give the topology a name, e.g. name: office")
-    if not _TOPOLOGY_NAME.match(name):
-        raise InputError(f"{name!r} is not a usable topology name", path="name",
-                         hint="letters, digits, '.', '_' and '-', at most 63 characters")
-    hosts: list[HostSpec] = []
-    if top.has("hosts") and top.value["hosts"]:
-        hd = Doc(top.value["hosts"], "hosts", "hosts (name: settings)")
-        for hname in hd.value:
-            h = _collect(errors, functools.partial(load_host, hname, hd.value[hname], hd.sub(hname)))
-            if h:
-                hosts.append(h)
-    else:
-        hosts.append(HostSpec(name=DEFAULT_HOST, path="hosts"))
-    top.used.add("hosts")
-    host_names = tuple(h.name for h in hosts)
-    networks: list[NetworkSpec] = []
-    nd = Doc(top.get("networks", lambda v, p: v, {}), "networks", "networks (name: settings)")
-    for nname in nd.value:
-        n = _collect(errors, functools.partial(load_network, nname, nd.value[nname], nd.sub(nname),
-                                               host_names))
-        if n:
-            networks.append(n)
-    vms: list[VmSpec] = []
-    vd = Doc(top.get("vms", lambda v, p: v, {}), "vms", "vms (name: settings)")
-    for vname in vd.value:
-        v = _collect(errors, functools.partial(load_vm, vname, vd.value[vname], vd.sub(vname), host_names))
-        if v:
-            vms.append(v)
-    top.used.add("$schema")
-    _collect(errors, lambda: top.done({"name", "hosts", "networks", "vms", "$schema"}))
-    if errors:
-        raise ErrorList.of(errors)
-    topo = Topology(name=name, hosts=tuple(hosts), networks=tuple(networks), vms=tuple(vms),
-                    source=source)
-    problems = validate_together(topo)
-    if problems:
-        raise ErrorList.of(problems)
+    p = Problems()
+    p.extend(top.key_errors)
+    name = p.run(top.need, "name", _topology_name,
+                 hint="give the topology a name, e.g. name: office")
+    hosts, known_hosts = _hosts(top, p)
+    networks, broken_networks = _section(top, "networks", "networks (name: settings)", p,
+                                         lambda n, v, at: load_network(n, v, at, known_hosts))
+    vms = _vms(top, p, known_hosts)
+    p.run(top.done, {"name", "hosts", "networks", "vms", "$schema"})
+    loaded = {h.name for h in hosts}
+    topo = Topology(name=name or "", hosts=tuple(hosts), networks=tuple(networks),
+                    vms=tuple(v for v in vms if v.host in loaded), source=source)
+    if hosts:
+        p.extend(validate_together(topo, broken_networks))
+    try:
+        p.check()
+    except VnetError as exc:
+        raise clip_echo(exc) from None
     return topo
+
+
+def _topology_name(value: Any, path: str) -> str:
+    name = as_str(value, path)
+    if not _TOPOLOGY_NAME.match(name):
+        raise InputError(f"{name!r} is not a usable topology name", path=path,
+                         hint="letters, digits, '.', '_' and '-', at most 63 characters")
+    return name
+
+
+def _hosts(top: Doc, p: Problems) -> tuple[list[HostSpec], Optional[tuple[str, ...]]]:
+    """The hosts that loaded, and the names of all hosts given (loaded or not: a
+    reference to a host whose entry is broken is not a second problem), or ``None`` when
+    the section itself is unreadable (then references to hosts cannot be checked)."""
+    top.used.add("hosts")
+    if not (top.has("hosts") and top.value["hosts"]):
+        return [HostSpec(name=DEFAULT_HOST, path="hosts")], (DEFAULT_HOST,)
+    hd = p.run(Doc, top.value["hosts"], "hosts", "hosts (name: settings)")
+    if hd is None:
+        return [], None
+    p.extend(hd.key_errors)
+    hosts = [h for h in (p.run(load_host, n, hd.value[n], hd.sub(n)) for n in hd.value) if h]
+    return hosts, tuple(hd.value)
+
+
+def _vms(top: Doc, p: Problems, known_hosts: Optional[tuple[str, ...]]) -> list[VmSpec]:
+    """The VMs, each with the NICs that loaded (the rules across entries see those too)."""
+    section = p.run(Doc, top.get("vms", lambda v, _: v, {}), "vms", "vms (name: settings)")
+    if section is None:
+        return []
+    p.extend(section.key_errors)
+    vms = []
+    for name, value in section.value.items():
+        vm, problems = load_vm_parts(name, value, section.sub(name), known_hosts)
+        p.extend(problems.errors)
+        if vm is not None:
+            vms.append(vm)
+    return vms
+
+
+def _section(top: Doc, key: str, what: str, p: Problems,
+             load_one: Callable[[str, Any, str], T]) -> tuple[list[T], set[str]]:
+    """The entries of ``networks`` or ``vms`` that loaded, and the names of those that did not."""
+    section = p.run(Doc, top.get(key, lambda v, _: v, {}), key, what)
+    if section is None:
+        return [], set()
+    p.extend(section.key_errors)
+    loaded: list[T] = []
+    broken: set[str] = set()
+    for name, value in section.value.items():
+        entry = p.run(load_one, name, value, section.sub(name))
+        if entry is None:
+            broken.add(name)
+        else:
+            loaded.append(entry)
+    return loaded, broken
+
+
+#: nesting deeper than this is no topology (the deepest key is about 8 levels down), and
+#: PyYAML's composer recurses once per level: refused before Python's stack runs out
+MAX_DEPTH = 64
+#: digits in an integer: longer ones are no topology value (and Python refuses to convert
+#: integers of over 4300 digits at all)
+MAX_DIGITS = 40
+#: YAML 1.1's integer and float forms without the sexagesimal ones (``1:30`` is 90 there):
+#: YAML 1.2, which editors use, has none, and a network engineer never means 90 by 1:30,
+#: so such a scalar stays the text it is — and is refused where a number belongs
+_INT = r"""^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+)$"""
+_FLOAT = (r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?"""
+          r"""|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$""")
 
 
 def _yaml_loader() -> Any:
     """PyYAML's safe loader, stricter where YAML 1.1 surprises network engineers:
-    a key given twice is an error (not "last one wins"), and an integer with a leading
-    zero (``vlan: 010``, octal 8 in YAML 1.1) is an error, not a silent conversion."""
+    a key given twice is an error (not "last one wins"), an integer with a leading
+    zero (``vlan: 010``, octal 8 in YAML 1.1) is an error, not a silent conversion,
+    ``1:30`` is text (not the sexagesimal 90), and nesting and integers are bounded."""
+    import re as regex
+
     import yaml
 
     class StrictLoader(yaml.SafeLoader):
-        pass
+        depth = 0
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            self.depth += 1
+            try:
+                if self.depth > MAX_DEPTH:
+                    raise yaml.composer.ComposerError(
+                        None, None, f"the document is nested more than {MAX_DEPTH} levels deep",
+                        self.peek_event().start_mark)  # type: ignore[no-untyped-call]
+                return super().compose_node(parent, index)
+            finally:
+                self.depth -= 1
+
+    StrictLoader.yaml_implicit_resolvers = {
+        first: [(tag, rx) for tag, rx in resolvers
+                if tag not in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+    StrictLoader.add_implicit_resolver("tag:yaml.org,2002:int", regex.compile(_INT, regex.X),
+                                       list("-+0123456789"))
+    StrictLoader.add_implicit_resolver("tag:yaml.org,2002:float", regex.compile(_FLOAT, regex.X),
+                                       list("-+0123456789."))
 
     def mapping(loader: Any, node: Any, deep: bool = False) -> Any:
         seen: dict[Any, Any] = {}
@@ -94,8 +160,8 @@ def _yaml_loader() -> Any:
             key = loader.construct_object(key_node, deep=deep)
             if isinstance(key, (str, int, float, bool)) and key in seen:
                 raise yaml.constructor.ConstructorError(
-                    None, None, f"{key!r} is given twice in this mapping (first at line "
-                    f"{seen[key].start_mark.line + 1})", key_node.start_mark)
+                    None, None, f"{key_node.value!r} is given twice in this mapping (first at "
+                    f"line {seen[key].start_mark.line + 1})", key_node.start_mark)
             if isinstance(key, (str, int, float, bool)):
                 seen[key] = key_node
         return loader.construct_mapping(node, deep=deep)
@@ -103,6 +169,10 @@ def _yaml_loader() -> Any:
     def integer(loader: Any, node: Any) -> Any:
         text = str(node.value).replace("_", "")
         digits = text.lstrip("+-")
+        if len(digits) > MAX_DIGITS:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"a number of {len(digits)} digits is no value of a topology",
+                node.start_mark)
         if len(digits) > 1 and digits.startswith("0") and digits.isdigit():
             raise yaml.constructor.ConstructorError(
                 None, None, f"{node.value} has a leading zero, which YAML reads as an octal "
@@ -113,6 +183,31 @@ def _yaml_loader() -> Any:
     StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
     StrictLoader.add_constructor("tag:yaml.org,2002:int", integer)
     return StrictLoader
+
+
+_BOMS = ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe\x00\x00", "utf-32"),
+         (b"\x00\x00\xfe\xff", "utf-32"), (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"))
+
+
+def decode_text(data: bytes, source: str, what: str = "the topology") -> str:
+    """``data`` as text: UTF-8, or UTF-16/32 with a byte-order mark (as YAML allows); any
+    other encoding is refused with the place of the first byte that is not UTF-8."""
+    encoding = next((enc for bom, enc in _BOMS if data.startswith(bom)), "utf-8")
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        before = data[:exc.start]
+        line = before.count(b"\n") + 1
+        column = exc.start - (before.rfind(b"\n") + 1) + 1
+        raise InputError(
+            f"{what} is not {encoding.upper().replace('-SIG', '')} text (byte "
+            f"{data[exc.start]:#04x} at line {line}, column {column})", path=source,
+            hint="save it as UTF-8 (e.g. iconv -f latin1 -t utf-8 FILE)") from None
+
+
+def load_yaml_bytes(data: bytes, source: str = "<bytes>") -> Topology:
+    """A topology from the bytes of a YAML document (a file, stdin)."""
+    return load_yaml_text(decode_text(data, source), source)
 
 
 def load_yaml_text(text: str, source: str = "<string>") -> Topology:
@@ -136,12 +231,23 @@ def load_yaml_text(text: str, source: str = "<string>") -> Topology:
     return load(data, source)
 
 
+#: a topology file larger than this is no topology (and /dev/zero never ends)
+MAX_BYTES = 64 << 20
+
+
+def read_bounded(read: Callable[[int], bytes], source: str, what: str = "the topology") -> bytes:
+    """At most :data:`MAX_BYTES` from ``read`` (a file's or stdin's), else a clear error."""
+    data = read(MAX_BYTES + 1)
+    if len(data) > MAX_BYTES:
+        raise InputError(f"{what} is larger than {MAX_BYTES >> 20} MiB", path=source)
+    return data
+
+
 def load_file(path: Union[str, Path]) -> Topology:
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        with p.open("rb") as f:
+            data = read_bounded(f.read, str(p))
     except OSError as exc:
-        raise InputError(f"cannot read the topology: {exc.strerror}", path=str(p)) from None
-    except UnicodeDecodeError:
-        raise InputError("the topology is not UTF-8 text", path=str(p)) from None
-    return load_yaml_text(text, str(p))
+        raise InputError(f"cannot read the topology: {exc.strerror or exc}", path=str(p)) from None
+    return load_yaml_bytes(data, str(p))

@@ -13,7 +13,8 @@ import ipaddress
 from collections.abc import Mapping
 from typing import Any, Callable, Optional, TypeVar
 
-from ..errors import InputError
+from ..errors import ErrorList, InputError
+from ..model import names
 from ..model.libvirt import (
     BandwidthDef,
     Bootp,
@@ -40,6 +41,7 @@ from .reader import (
     Doc,
     IPAddr,
     IPNet,
+    Problems,
     as_bool,
     as_dns_name,
     as_duid,
@@ -117,6 +119,9 @@ def load_virtualport(value: Any, path: str) -> VirtualPortDef:
         interfaceid=d.get("interfaceid", as_uuid),
     )
     d.done()
+    if vp.managerid == 0:
+        raise InputError("802.1Qbg reserves VSI manager ID 0", path=d.sub("managerid"),
+                         hint="use the manager ID of your VSI database (1..255)")
     allowed = {
         VirtualPortType.QBG: {"managerid", "typeid", "typeidversion", "instanceid"},
         VirtualPortType.QBH: {"profileid"},
@@ -164,22 +169,30 @@ def load_bandwidth(value: Any, path: str, floor: bool = False) -> BandwidthDef:
 
 def load_portgroups(value: Any, path: str) -> tuple[PortGroupDef, ...]:
     d = Doc(value, path, "portgroups (name: settings)")
+    problems = Problems()
+    problems.extend(d.key_errors)
     groups = []
     for name in d.value:
-        p = Doc(d.value[name], d.sub(name))
-        groups.append(PortGroupDef(
-            name=as_portgroup(name, d.sub(name)),
-            default=p.get("default", as_bool),
-            trust_guest_rx_filters=p.get("trust_guest_rx_filters", as_bool),
-            vlan=p.get("vlan", load_vlan),
-            virtualport=p.get("virtualport", load_virtualport),
-            bandwidth=p.get("bandwidth", load_bandwidth),
-        ))
-        p.done()
-        d.used.add(name)
+        group = problems.run(_portgroup, name, d.value[name], d.sub(name))
+        if group is not None:
+            groups.append(group)
+    problems.check()
     if len([g for g in groups if g.default]) > 1:
         raise InputError("more than one portgroup has default: true", path=path)
     return tuple(groups)
+
+
+def _portgroup(name: str, value: Any, path: str) -> PortGroupDef:
+    p = Doc(value, path, f"portgroup {name!r}")
+    problems = Problems()
+    fields = {key: problems.run(p.get, key, conv) for key, conv in (
+        ("default", as_bool), ("trust_guest_rx_filters", as_bool), ("vlan", load_vlan),
+        ("virtualport", load_virtualport), ("bandwidth", load_bandwidth))}
+    pg_name = problems.run(as_portgroup, name, path)
+    problems.run(p.done)
+    problems.check()
+    assert pg_name is not None
+    return PortGroupDef(name=pg_name, **fields)
 
 
 def load_dns(value: Any, path: str) -> DnsDef:
@@ -205,15 +218,7 @@ def load_dns(value: Any, path: str) -> DnsDef:
         h.done()
     srvs = []
     for item, p in each(d.get("srv", lambda v, p: v, []), d.sub("srv")):
-        s = Doc(item, p)
-        srvs.append(DnsSrv(
-            service=s.need("service", pattern("SRV service name", r"[A-Za-z0-9_-]+", "ldap")),
-            protocol=s.need("protocol", choice("protocol", ("tcp", "udp"))),
-            domain=s.get("domain", as_dns_name), target=s.get("target", as_dns_name),
-            port=s.get("port", int_in(0, 65535)), priority=s.get("priority", int_in(0, 65535)),
-            weight=s.get("weight", int_in(0, 65535)),
-        ))
-        s.done()
+        srvs.append(_dns_srv(item, p))
     txts = []
     for item, p in each(d.get("txt", lambda v, p: v, []), d.sub("txt")):
         t = Doc(item, p)
@@ -231,6 +236,28 @@ def load_dns(value: Any, path: str) -> DnsDef:
             path=path, hint="remove the records, or enable DNS",
         )
     return dns
+
+
+def _dns_srv(value: Any, path: str) -> DnsSrv:
+    """One SRV record as libvirt takes it: port (1-65535), priority and weight describe
+    the target, so they need one (libvirt refuses them without: "not permitted without
+    target")."""
+    s = Doc(value, path)
+    srv = DnsSrv(
+        service=s.need("service", pattern("SRV service name", r"[A-Za-z0-9_-]+", "ldap")),
+        protocol=s.need("protocol", choice("protocol", ("tcp", "udp"))),
+        domain=s.get("domain", as_dns_name), target=s.get("target", as_dns_name),
+        port=s.get("port", int_in(1, 65535)), priority=s.get("priority", int_in(0, 65535)),
+        weight=s.get("weight", int_in(0, 65535)),
+    )
+    s.done()
+    given = [k for k in ("port", "priority", "weight") if getattr(srv, k) is not None]
+    if given and srv.target is None:
+        raise ErrorList.of([InputError(
+            f"an SRV record's {key} describes its target, and there is none: libvirt refuses it",
+            path=s.sub(key), hint="add target: the host that offers the service (e.g. "
+            "ldap.example.com), or drop the key") for key in given])
+    return srv
 
 
 def load_routes(value: Any, path: str) -> tuple[RouteDef, ...]:
@@ -431,6 +458,11 @@ def load_ip(d: Doc, subnet_key: str, gateway_key: str, dhcp_key: str,
     if family == 4 and subnet.version != 4:
         raise InputError(f"{subnet} is not an IPv4 subnet", path=d.sub(subnet_key),
                          hint="IPv6 subnets go in subnet6 (with gateway6, dhcp6)")
+    if subnet.prefixlen == 0:
+        raise InputError(
+            f"{subnet} is every address: libvirt reads prefix 0 as no prefix at all and "
+            f"would give the network {'a /64' if subnet.version == 6 else 'a classful netmask'} "
+            "instead", path=d.sub(subnet_key), hint="give the subnet the guests really use")
     if subnet.num_addresses < 4 and subnet.version == 4:
         raise InputError(f"{subnet} is too small for a network with a gateway",
                          path=d.sub(subnet_key), hint="use a /30 or larger")
@@ -451,11 +483,14 @@ def load_ip(d: Doc, subnet_key: str, gateway_key: str, dhcp_key: str,
     return IPDef(interface=iface, local_ptr=local_ptr, tftp_root=tftp, dhcp=dhcp)
 
 
-def load_ips(d: Doc, l3: bool) -> tuple[IPDef, ...]:
+def load_ips(d: Doc, l3: bool) -> tuple[tuple[IPDef, ...], tuple[str, ...]]:
+    """The network's address blocks, and the key each was given under."""
     ips: list[IPDef] = []
+    keys: list[str] = []
     v4 = load_ip(d, "subnet", "gateway", "dhcp", dhcp_default=l3, family=4)
     if v4 is not None:
         ips.append(v4)
+        keys.append("subnet")
     else:
         for key in ("tftp", "local_ptr"):
             if d.has(key):
@@ -463,53 +498,99 @@ def load_ips(d: Doc, l3: bool) -> tuple[IPDef, ...]:
     v6 = load_ip(d, "subnet6", "gateway6", "dhcp6", dhcp_default=False, extra=False)
     if v6 is not None:
         ips.append(v6)
+        keys.append("subnet6")
     if d.has("ips"):
-        for item, p in each(d.value["ips"], d.sub("ips")):
+        for i, (item, p) in enumerate(each(d.value["ips"], d.sub("ips"))):
             sub = Doc(item, p, "an address block {subnet, gateway, dhcp}")
             ip = load_ip(sub, "subnet", "gateway", "dhcp", dhcp_default=False)
             if ip is None:
                 raise InputError("'subnet' is required here", path=p)
             sub.done({"subnet", "gateway", "dhcp", "tftp", "local_ptr"})
             ips.append(ip)
+            keys.append(f"ips[{i}]")
     d.used.add("ips")
-    return tuple(ips)
+    return tuple(ips), tuple(keys)
 
 
-def validate_ips(ips: tuple[IPDef, ...], path: str) -> None:
-    """libvirt's rules on a network's addresses, with our own on DHCP ranges."""
-    seen_dhcp: dict[int, bool] = {}
-    for ip in ips:
-        net = ip.interface.network
+def dhcp_key(ip_key: str) -> str:
+    """Where the DHCP settings of the address block given at ``ip_key`` are."""
+    return {"subnet": "dhcp", "subnet6": "dhcp6"}.get(ip_key, f"{ip_key}.dhcp")
+
+
+def ip_problems(ips: tuple[IPDef, ...], keys: tuple[str, ...], path: str) -> list[InputError]:
+    """libvirt's and dnsmasq's rules on a network's addresses, with our own on DHCP
+    ranges and hosts: every problem of every address block."""
+    problems: list[InputError] = []
+    seen_dhcp: dict[int, str] = {}
+    for ip, key in zip(ips, keys):
         if ip.dhcp is None:
             continue
-        if seen_dhcp.get(ip.interface.version):
-            raise InputError(
-                f"DHCP is enabled on two IPv{ip.interface.version} subnets; libvirt runs it on one",
-                path=path, hint="keep dhcp on one subnet per address family")
-        seen_dhcp[ip.interface.version] = True
+        where = f"{path}.{dhcp_key(key)}"
+        version = ip.interface.version
+        if version in seen_dhcp:
+            problems.append(InputError(
+                f"DHCP is enabled on two IPv{version} subnets ({seen_dhcp[version]} and {key}); "
+                "libvirt runs it on one", path=where,
+                hint="keep dhcp on one subnet per address family"))
+        seen_dhcp.setdefault(version, key)
+        net = ip.interface.network
+        if version == 6 and net.prefixlen < 64:
+            problems.append(InputError(
+                f"DHCPv6 on {net}: dnsmasq serves DHCPv6 only on prefixes of /64 or longer "
+                "(it refuses the range and the network does not start)", path=where,
+                hint="use a /64 for the guests, or dhcp6: false"))
         for r in ip.dhcp.ranges:
-            where = f"{path}.dhcp.range" if ip.interface.version == 4 else f"{path}.dhcp6.range"
-            if r.start not in net or r.end not in net:
-                raise InputError(f"DHCP range {r.start}-{r.end} is not inside {net}", path=where)
-            if int(r.start) > int(r.end):
-                raise InputError(f"DHCP range starts at {r.start}, after its end {r.end}",
-                                 path=where)
-            if not same_64k_block(r.start, r.end):
-                raise InputError(
-                    f"DHCP range {r.start}-{r.end} is too large: libvirt allows ranges whose "
-                    "ends differ only in the last 16 bits (at most 65536 addresses)",
-                    path=where, hint="split it into several ranges (dhcp.ranges)")
-            if int(r.start) <= int(ip.interface.ip) <= int(r.end):
-                raise InputError(
-                    f"DHCP range {r.start}-{r.end} covers the gateway {ip.interface.ip}",
-                    path=where, hint=f"start the range after {ip.interface.ip}")
-            if net.version == 4 and (r.start == net.network_address or r.end == net.broadcast_address):
-                raise InputError("a DHCP range cannot include the network or broadcast address",
-                                 path=where)
-        dhcp_key = "dhcp" if ip.interface.version == 4 else "dhcp6"
-        for i, h in enumerate(ip.dhcp.hosts):
-            where = f"{path}.{dhcp_key}.hosts[{i}].ip"
-            if h.ip is not None and h.ip not in net:
-                raise InputError(f"DHCP host address {h.ip} is not inside {net}", path=where)
-            if h.ip == ip.interface.ip:
-                raise InputError(f"DHCP host address {h.ip} is the gateway", path=where)
+            problems.extend(_range_problems(r, ip, f"{where}.range"))
+        problems.extend(_host_problems(ip, f"{where}.hosts"))
+    return problems
+
+
+def _range_problems(r: DhcpRange, ip: IPDef, where: str) -> list[InputError]:
+    net = ip.interface.network
+    if r.start not in net or r.end not in net:
+        return [InputError(f"DHCP range {r.start}-{r.end} is not inside {net}", path=where)]
+    if int(r.start) > int(r.end):
+        return [InputError(f"DHCP range starts at {r.start}, after its end {r.end}", path=where)]
+    problems = []
+    if not same_64k_block(r.start, r.end):
+        problems.append(InputError(
+            f"DHCP range {r.start}-{r.end} is too large: libvirt allows ranges whose "
+            "ends differ only in the last 16 bits (at most 65536 addresses)",
+            path=where, hint="split it into several ranges (dhcp.ranges)"))
+    if int(r.start) <= int(ip.interface.ip) <= int(r.end):
+        problems.append(InputError(
+            f"DHCP range {r.start}-{r.end} covers the gateway {ip.interface.ip}",
+            path=where, hint=f"start the range after {ip.interface.ip}"))
+    ends = [names.host_address_problem(a, net) for a in (r.start, r.end)]
+    if any(ends):
+        problems.append(InputError(
+            "a DHCP range cannot include the network or broadcast address: "
+            + "; ".join(e for e in ends if e), path=where))
+    return problems
+
+
+def _host_problems(ip: IPDef, where: str) -> list[InputError]:
+    """Each static host on a host address of the block, and no two hosts with one address
+    or one client key (mac, DUID, or the name when it has neither: what dnsmasq matches)."""
+    assert ip.dhcp is not None
+    net = ip.interface.network
+    problems = []
+    taken: dict[str, int] = {}
+    for i, h in enumerate(ip.dhcp.hosts):
+        at = f"{where}[{i}]"
+        if h.ip is not None:
+            problem = (f"DHCP host address {h.ip} is not inside {net}" if h.ip not in net
+                       else f"DHCP host address {h.ip} is the gateway" if h.ip == ip.interface.ip
+                       else names.host_address_problem(h.ip, net))
+            if problem:
+                problems.append(InputError(problem, path=f"{at}.ip"))
+        client = ("mac", h.mac) if h.mac else ("id", h.id) if h.id else ("name", h.name)
+        for field, value in (("ip", str(h.ip) if h.ip is not None else None), client):
+            if value is None:
+                continue
+            seen = taken.setdefault(f"{field}={value.lower()}", i)
+            if seen != i:
+                problems.append(InputError(
+                    f"DHCP host {field} {value} is also given at {where}[{seen}]",
+                    path=f"{at}.{field}", hint="one reservation per client and per address"))
+    return problems

@@ -8,14 +8,15 @@ Every converter takes ``(value, path)`` and returns the checked value or raises 
 
 from __future__ import annotations
 
+import datetime
 import difflib
 import ipaddress
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from typing import Any, Callable, Optional, TypeVar, Union
 
-from ..errors import ErrorList, InputError
+from ..errors import ErrorList, InputError, VnetError
 from ..model import names
 from ..model.libvirt import Lease, PciAddress
 
@@ -26,7 +27,10 @@ IPNet = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
 
 
 class Doc:
-    """A mapping in the document at ``path``; tracks consumed keys."""
+    """A mapping in the document at ``path``; tracks consumed keys.  Keys that are not
+    text (what YAML makes of unquoted ``0x10``, ``yes`` or ``2024-01-01``) are set aside
+    as problems (:attr:`key_errors`, also raised by :meth:`done`), so the other keys are
+    still read."""
 
     def __init__(self, value: object, path: str, what: str = "this section"):
         if value is None:
@@ -36,12 +40,15 @@ class Doc:
                 f"expected a mapping (key: value pairs) for {what}, got {describe(value)}",
                 path=path or None,
             )
-        for key in value:
-            if not isinstance(key, str):
-                raise InputError(f"keys must be strings, got {key!r}", path=path or None)
-        self.value: Mapping[str, Any] = value
+        self.key_errors: list[InputError] = [
+            InputError(f"keys must be text, got {describe(key)}",
+                       path=f"{path}.{key_text(key)}" if path else key_text(key),
+                       hint=QUOTE_HINT) for key in value if not isinstance(key, str)]
+        self.value: Mapping[str, Any] = {k: v for k, v in value.items() if isinstance(k, str)}
         self.path = path
         self.used: set[str] = set()
+        #: keys already named in another problem (the typo of a required key)
+        self.excused: set[str] = set()
 
     def sub(self, key: str) -> str:
         return f"{self.path}.{key}" if self.path else key
@@ -61,42 +68,143 @@ class Doc:
             typo = difflib.get_close_matches(key, [k for k in self.value if k != key], n=1, cutoff=0.75)
             if typo:
                 hint = f"{typo[0]!r} is given: a typo for {key!r}?"
-            raise InputError(f"{key!r} is required here", path=self.path or None, hint=hint)
+                self.excused.add(typo[0])  # one problem, not also "unknown key"
+            raise InputError(f"{key!r} is required here", path=self.path or key, hint=hint)
         return conv(self.value[key], self.sub(key))
 
     def done(self, allowed: Optional[AbstractSet[str]] = None) -> None:
-        """Refuse every key not consumed (or not in ``allowed``), all at once."""
+        """Refuse every key not consumed (or not in ``allowed``), and every key that is not
+        text, all at once."""
         known = allowed if allowed is not None else self.used
-        unknown = [unknown_key(key, known, self.path) for key in self.value if key not in known]
-        if unknown:
-            raise ErrorList.of(list(unknown))
+        unknown = [unknown_key(key, known, self.path) for key in self.value
+                   if key not in known and key not in self.excused]
+        if unknown or self.key_errors:
+            raise ErrorList.of([*self.key_errors, *unknown])
+
+
+class Problems:
+    """The independent problems of one object, collected so that one run reports them
+    all: :meth:`run` calls a converter or a check and returns ``None`` when it failed."""
+
+    def __init__(self) -> None:
+        self.errors: list[VnetError] = []
+
+    def add(self, err: VnetError) -> None:
+        self.errors.extend(err.errors if isinstance(err, ErrorList) else [err])
+
+    def extend(self, errors: Iterable[VnetError]) -> None:
+        for err in errors:
+            self.add(err)
+
+    def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> Optional[T]:
+        try:
+            return fn(*args, **kwargs)
+        except VnetError as exc:
+            self.add(exc)
+            return None
+
+    def check(self) -> None:
+        """Raise everything collected so far (nothing when there is nothing)."""
+        if self.errors:
+            raise ErrorList.of(list(self.errors))
 
 
 def unknown_key(key: str, known: AbstractSet[str], path: str) -> InputError:
-    close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
-    hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(sorted(known))}"
+    close = close_match(key, sorted(known), cutoff=0.6)
+    hint = f"did you mean {close!r}?" if close else f"known keys: {', '.join(sorted(known))}"
     return InputError(f"unknown key {key!r}", path=f"{path}.{key}" if path else key, hint=hint)
 
 
+#: a word longer than this is no misspelt option (and comparing it would only cost time)
+_MAX_SUGGESTED = 100
+
+
+def close_match(word: str, options: Sequence[str], cutoff: float = 0.6) -> Optional[str]:
+    """The option ``word`` most likely means: the same word in another case first
+    (``NAT`` for ``nat``), else the closest spelling."""
+    if len(word) > _MAX_SUGGESTED:
+        return None
+    folded = [o for o in options if o.lower() == word.lower()]
+    if folded:
+        return folded[0]
+    lowered = {o.lower(): o for o in options}
+    close = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=cutoff)
+    return lowered[close[0]] if close else None
+
+
+#: a run of text without spaces longer than this, in a problem's place, message or hint,
+#: is something the document echoed (a key or value of thousands of characters): only its
+#: start is shown.  Names are at most 200 characters, so a path naming two of them fits.
+MAX_ECHO = 480
+_LONG_WORD = re.compile(rf"\S{{{MAX_ECHO + 1},}}")
+
+
+def clip_echo(err: VnetError) -> VnetError:
+    """``err`` with every overlong run of text in it shortened to its start and its length
+    (one problem stays one readable line, whatever the document held)."""
+    def clip(text: Optional[str]) -> Optional[str]:
+        if text is None or len(text) <= MAX_ECHO:
+            return text
+        return _LONG_WORD.sub(lambda m: f"{m.group()[:60]}...({len(m.group())} characters)", text)
+
+    for inner in err.errors if isinstance(err, ErrorList) else [err]:
+        inner.path, inner.hint = clip(inner.path), clip(inner.hint)
+        inner.message = clip(inner.message) or ""
+        inner.args = (inner.message,)
+    if isinstance(err, ErrorList):
+        err.path, err.hint, err.message = err.errors[0].path, err.errors[0].hint, err.errors[0].message
+    return err
+
+
+#: the hint for a value YAML did not read as text
+QUOTE_HINT = ("quote it: YAML reads unquoted 0x10, 1e3, .inf, yes/no/on/off and dates as "
+              "numbers, booleans and dates, not as the text written")
+
+
+def show_number(value: float) -> str:
+    """A number as text, even one too long for Python's int-to-text conversion."""
+    if isinstance(value, int) and not -10**40 < value < 10**40:
+        return f"a {value.bit_length()}-bit number"
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def key_text(key: object) -> str:
+    """A key that is not text, as it can appear in a path."""
+    if isinstance(key, bool) or key is None:
+        return str(key).lower() if key is not None else "null"
+    if isinstance(key, (int, float)):
+        return show_number(key)
+    return type(key).__name__
+
+
 def describe(value: object) -> str:
+    if value is None:
+        return "nothing (null)"
     if isinstance(value, bool):
         return f"a boolean ({value})"
     if isinstance(value, (int, float)):
-        return f"a number ({value})"
+        return f"a number ({show_number(value)})"
     if isinstance(value, str):
-        return f"the text {value!r}"
+        return f"the text {value[:80]!r}" + ("..." if len(value) > 80 else "")
     if isinstance(value, Mapping):
         return "a mapping"
     if isinstance(value, (list, tuple)):
         return "a list"
+    if isinstance(value, (datetime.date, datetime.datetime)):
+        return f"a date ({value})"
+    if isinstance(value, (bytes, bytearray)):
+        return "binary data"
     return type(value).__name__
 
 
 # ------------------------------------------------------------------ scalar converters
 def as_str(value: Any, path: str) -> str:
-    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        raise InputError(f"expected text, got {describe(value)}", path=path)
-    return str(value)
+    """Text, and only text: a number, boolean or date where text belongs is what YAML
+    made of something unquoted (``0x10`` is 16), never silently turned back into text."""
+    if not isinstance(value, str):
+        hint = QUOTE_HINT if isinstance(value, (int, float, datetime.date)) else None
+        raise InputError(f"expected text, got {describe(value)}", path=path, hint=hint)
+    return value
 
 
 def as_bool(value: Any, path: str) -> bool:
@@ -113,7 +221,7 @@ def int_in(lo: int, hi: int, unit: str = "") -> Callable[[Any, str], int]:
                 and value.strip().isdigit() else None
             raise InputError(f"expected a whole number, got {describe(value)}", path=path, hint=hint)
         if not lo <= value <= hi:
-            raise InputError(f"{value} is out of range {lo}..{hi}{unit}", path=path)
+            raise InputError(f"{show_number(value)} is out of range {lo}..{hi}{unit}", path=path)
         return int(value)
 
     return conv
@@ -193,9 +301,16 @@ def as_ifname(value: Any, path: str) -> str:
     return text
 
 
+def _mac_text(value: Any, path: str) -> str:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        raise InputError(f"{describe(value)} is not a MAC address", path=path,
+                         hint="YAML reads some MACs as numbers: quote them")
+    return as_str(value, path)
+
+
 def as_mac(value: Any, path: str, *, guest: bool = True) -> str:
     try:
-        mac = names.normalize_mac(as_str(value, path))
+        mac = names.normalize_mac(_mac_text(value, path))
     except ValueError as exc:
         raise InputError(str(exc), path=path,
                          hint="YAML reads some MACs as numbers: quote them") from None
@@ -208,7 +323,7 @@ def as_mac(value: Any, path: str, *, guest: bool = True) -> str:
 def as_host_mac(value: Any, path: str) -> str:
     """A MAC in a DHCP host entry: any unicast MAC of a (possibly foreign) guest."""
     try:
-        mac = names.normalize_mac(as_str(value, path))
+        mac = names.normalize_mac(_mac_text(value, path))
     except ValueError as exc:
         raise InputError(str(exc), path=path) from None
     if int(mac[:2], 16) & 1:
@@ -307,8 +422,8 @@ def choice(what: str, options: tuple[str, ...]) -> Callable[[Any, str], str]:
     def conv(value: Any, path: str) -> str:
         text = as_str(value, path)
         if text not in options:
-            close = difflib.get_close_matches(text, options, n=1)
-            hint = f"did you mean {close[0]!r}?" if close else None
+            close = close_match(text, options)
+            hint = f"did you mean {close!r}?" if close else None
             raise InputError(f"{what} must be one of {', '.join(options)}; got {text!r}",
                              path=path, hint=hint)
         return text

@@ -260,3 +260,85 @@ def test_import_names_the_source_of_each_problem(tmp_path: Path, capsys: pytest.
     assert main(["import", str(b)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("vnet: cannot import: ") and f"{b} (as networks.o.bridge)" in err
+
+
+def vnet_bytes(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
+    exe = Path(sys.executable).with_name("vnet")
+    return subprocess.run([str(exe), *args], input=stdin, capture_output=True, timeout=60,
+                          env={**os.environ, "LC_ALL": "C.UTF-8"})
+
+
+NET = "<network><name>n{}</name><bridge name='virbr9'/></network>"
+
+
+@pytest.mark.parametrize(("args", "stdin", "files", "message"), [
+    # topologies
+    (["validate", "-"], "name: t\xe9\n".encode("latin-1"), {}, "not UTF-8 text (byte 0xe9 at line 1, column 8)"),
+    (["validate", "T"], b"", {"T": ("name: t\nnetworks:\n  a: " + "[" * 400 + "]" * 400).encode()},
+     "nested more than 64 levels"),
+    (["validate", "T"], b"", {"T": ("name: t\nnetworks:\n  a: {mtu: " + "9" * 4400 + "}").encode()},
+     "a number of 4400 digits"),
+    (["validate", "T"], b"", {"T": "name: t\n".encode("utf-32")[:7]}, "not UTF-32 text"),
+    # network XML
+    (["import", "X"], b"", {"X": b"<?xml version='1.0'?><!DOCTYPE network [<!ENTITY x 'y'>]>"
+                                 b"<network><name>n</name><metadata><a:i xmlns:a='urn:a'>&x;</a:i>"
+                                 b"</metadata><bridge name='virbr9'/></network>"}, "<!DOCTYPE>"),
+    (["import", "X"], b"", {"X": NET.format("\xe9").encode("latin-1")}, "not well-formed XML"),
+    (["import", "-"], NET.format("\xe9").encode("latin-1"), {}, "<stdin>: not well-formed XML"),
+    (["import", "X"], b"", {"X": b"<network><name>n</name><metadata>&ext;</metadata></network>"},
+     "not well-formed XML"),
+])
+def test_hostile_input_is_one_error_with_exit_2(tmp_path: Path, args: list[str], stdin: bytes,
+                                                 files: dict[str, bytes], message: str) -> None:
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    r = vnet_bytes(*[str(tmp_path / a) if a in files else a for a in args], stdin=stdin)
+    err = r.stderr.decode()
+    assert r.returncode == 2 and "Traceback" not in err and message in err, err
+    assert len(err.splitlines()) <= 3 and err.startswith("vnet: ")
+
+
+@pytest.mark.parametrize("data", [
+    NET.format("\xe9").encode("utf-16"),
+    b"<?xml version='1.0' encoding='ISO-8859-1'?>" + NET.format("\xe9").encode("latin-1"),
+    b"\xef\xbb\xbf" + NET.format("\xc3\xa9".encode("latin-1").decode("latin-1")).encode("latin-1"),
+])
+def test_import_honours_the_documents_encoding(tmp_path: Path, data: bytes) -> None:
+    import yaml
+
+    (tmp_path / "n.xml").write_bytes(data)
+    r = vnet_bytes("import", str(tmp_path / "n.xml"))
+    assert r.returncode == 0, r.stderr.decode()
+    assert list(yaml.safe_load(r.stdout)["networks"]) == ["né"]
+
+
+def test_import_rebuilds_a_two_tier_network(tmp_path: Path) -> None:
+    import yaml
+
+    out = tmp_path / "out"
+    assert main(["render", str(REPO / "examples" / "a-v0-two-tier.yaml"), "-o", str(out)]) == 0
+    files = sorted((out / "hv1" / "networks").glob("*.xml"))
+    r = vnet("import", *map(str, files))
+    assert r.returncode == 0, r.stderr
+    doc = yaml.safe_load(r.stdout)
+    assert doc["name"] == "a-v0" and list(doc["networks"]) == ["campus"]
+    assert doc["networks"]["campus"]["kind"] == "two-tier"
+    assert "two-tier network 'campus' rebuilt from libvirt networks campus, campus-floor1, campus-floor2" in r.stderr
+    r = vnet("import", str(out / "hv1" / "networks" / "campus.xml"))  # the aggregation alone
+    assert r.returncode == 2 and "import its access networks (campus-<switch>) with it" in r.stderr
+
+
+def test_merge_another_topology_is_refused_unless_replaced(tmp_path: Path) -> None:
+    a, b, dom = tmp_path / "a.yaml", tmp_path / "b.yaml", tmp_path / "pc1.xml"
+    a.write_text("name: a\nnetworks: {lan: {kind: isolated, subnet: 10.1.0.0/24}}\nvms: {pc1: {nics: [lan, lan]}}\n")
+    b.write_text("name: b\nnetworks: {lan: {kind: isolated, subnet: 10.2.0.0/24}}\nvms: {pc1: {nics: [lan]}}\n")
+    dom.write_text("<domain type='kvm'><name>pc1</name><memory>65536</memory><os><type>hvm</type></os>"
+                   "<devices/></domain>")
+    r = vnet("interfaces", str(a), "pc1", "--merge", str(dom))
+    assert r.returncode == 0 and r.stderr == ""
+    dom.write_text(r.stdout)
+    r = vnet("interfaces", str(b), "pc1", "--merge", str(dom))
+    assert r.returncode == 4 and r.stdout == "" and "holds NICs vnet merged for VM 'pc1' of topology 'a'" in r.stderr
+    r = vnet("interfaces", str(b), "pc1", "--merge", str(dom), "--replace-foreign")
+    assert r.returncode == 0 and r.stdout.count("<interface") == 1
+    assert r.stderr.count("vnet: note: removed NIC") == 2 and "topology 'a'" in r.stderr

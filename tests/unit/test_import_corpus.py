@@ -328,3 +328,140 @@ def test_lists_are_not_stale() -> None:
     assert not missing, f"listed but not in {NETWORK_IN}: {missing}"
     assert not set(UPSTREAM_NEGATIVE) & set(EXPECTED_REFUSALS)
     assert len(UPSTREAM_NEGATIVE) == 4
+
+
+# ------------------------------------------------------------------ entries of several networks (issue 10, item 16)
+TWO_TIER = REPO / "tests" / "golden" / "two-tier" / "topology.yaml"
+V = "{urn:libvirt-vnet:metadata:1}"
+
+
+def _two_tier_xml() -> dict[str, str]:
+    rendering = render(topo_input.load_file(TWO_TIER))
+    return {n.name: n.xml for n in rendering.networks}
+
+
+def _import_all(xmls: dict[str, str], name: str | None = None) -> dict[str, Any]:
+    imp = importer.TopologyImport(name)
+    for lv, xml in xmls.items():
+        imp.add(xml, f"{lv}.xml")
+    return imp.document()
+
+
+def test_two_tier_is_rebuilt_from_its_networks_byte_for_byte() -> None:
+    xmls = _two_tier_xml()
+    doc = _import_all(xmls)
+    assert doc["name"] == "golden-two-tier"  # the topology vnet's metadata names
+    assert {k: v["kind"] for k, v in doc["networks"].items()} == {"campus": "two-tier", "lab": "two-tier"}
+    assert set(doc["networks"]["campus"]["access"]) == {"floor1", "floor2"}
+    again = {n.name: n.xml for n in render(topo_input.load(doc)).networks}
+    assert again == xmls
+
+
+def test_two_tier_under_another_name_keeps_every_uuid() -> None:
+    xmls = _two_tier_xml()
+    doc = _import_all(xmls, name="adopted")
+    assert doc["name"] == "adopted"
+    uuids = {n.name: n.definition.uuid for n in render(topo_input.load(doc)).networks}
+    assert uuids == {lv: etree.fromstring(x.encode()).findtext("uuid") for lv, x in xmls.items()}
+
+
+def _edited(xmls: dict[str, str], lv: str, edit: Any) -> dict[str, str]:
+    root = etree.fromstring(xmls[lv].encode())
+    edit(root)
+    return {**xmls, lv: etree.tostring(root, encoding="unicode")}
+
+
+def _meta(root: Any) -> Any:
+    return root.find(f"metadata/{V}network")
+
+
+TWO_TIER_REFUSALS: dict[str, tuple[Any, str]] = {
+    "aggregation-alone": (lambda x: {"campus": x["campus"]}, "import its access networks (campus-<switch>) with it"),
+    "access-alone": (lambda x: {"campus-floor1": x["campus-floor1"]}, "its main libvirt network ('campus') is missing"),
+    "access-with-mtu": (lambda x: _edited(x, "campus-floor1", lambda r: etree.SubElement(r, "mtu", size="9000")),
+                        "an access network carries nothing but its bridge, not mtu"),
+    "access-with-stp": (lambda x: _edited(x, "campus-floor2", lambda r: r.find("bridge").set("stp", "on")),
+                        "its <bridge> must name vnet's access bridge and say nothing else"),
+    "veth-renamed": (lambda x: _edited(x, "campus-floor1", lambda r: _meta(r).find(f"{V}veth").set("name", "myveth")),
+                     "its veth link (or MTU) is not the one vnet derives"),
+    "hairpin-on-one-switch": (lambda x: _edited(x, "campus-floor2", lambda r: _meta(r).remove(
+        _meta(r).find(f"{V}port-flags"))), "the access switches' ports differ in hairpin"),
+    "extra-object": (lambda x: _edited(x, "campus-floor1", lambda r: etree.SubElement(
+        _meta(r), f"{V}vlan-device", name="eth0.5", parent="eth0", vid="5")), "must list its bridge, its veth link"),
+    "misnamed-part": (lambda x: {**x, "other-x": x["campus-floor1"].replace(
+        "<name>campus-floor1</name>", "<name>other-x</name>")}, "neither its aggregation network 'campus'"),
+    "aggregation-with-objects": (lambda x: _edited(x, "lab", lambda r: _meta(r).append(
+        etree.fromstring(etree.tostring(_meta(etree.fromstring(x["lab-rack1"].encode()))[0])))),
+        "has no host objects in vnet's metadata"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(TWO_TIER_REFUSALS))
+def test_two_tier_imports_whole_or_not_at_all(case: str) -> None:
+    change, reason = TWO_TIER_REFUSALS[case]
+    with pytest.raises(VnetError) as info:
+        _import_all(change(_two_tier_xml()))
+    assert reason in str(info.value), str(info.value)
+    assert isinstance(info.value, InputError)
+
+
+def test_a_part_alone_is_never_another_kind() -> None:
+    """import_xml on one network of a two-tier entry: refused, not kind bridge or nat."""
+    for lv, xml in _two_tier_xml().items():
+        with pytest.raises(VnetError, match="one of the libvirt networks of two-tier network"):
+            importer.import_xml(xml, lv)
+
+
+def _vlan_bridge_xml(**spec: Any) -> str:
+    topo = topo_input.load({"name": "t", "networks": {"v10": {
+        "kind": "vlan-bridge", "uplink": "eth0", "vlan": 10, **spec}}})
+    return _render(topo, "v10")
+
+
+METADATA_REFUSALS: dict[str, tuple[Any, str]] = {
+    # what vnet rendered, changed by hand: refused, never imported as what libvirt's XML alone says
+    "vlan-bridge-bridge-stp": (lambda: _vlan_bridge_xml().replace("<bridge name=\"br10\"/>",
+                                                                  "<bridge name=\"br10\" stp=\"on\"/>"),
+                               "vnet's metadata says kind vlan-bridge, but the <bridge>"),
+    "vlan-bridge-renamed-bridge": (lambda: _vlan_bridge_xml().replace("<bridge name=\"br10\"/>",
+                                                                      "<bridge name=\"br99\"/>"),
+                                   "is not the network's bridge 'br99'"),
+    "vlan-bridge-without-vlan-device": (lambda: etree.tostring(_drop(_vlan_bridge_xml(), "vlan-device"),
+                                                               encoding="unicode"), "must list one VLAN device"),
+    "nat-metadata-on-route": (lambda: _render(topo_input.load({"name": "t", "networks": {"n": {
+        "kind": "nat", "subnet": "10.5.0.0/24"}}}), "n").replace('mode="nat"', 'mode="route"'),
+        "vnet's metadata says kind nat, but this forward mode route network is not one kind nat renders"),
+    "unknown-kind": (lambda: _vlan_bridge_xml().replace('kind="vlan-bridge"', 'kind="frobnicator"'),
+                     "vnet's metadata says kind 'frobnicator', which this vnet does not know"),
+    "macvtap-extra-object": (lambda: _render(topo_input.load({"name": "t", "networks": {"m": {
+        "kind": "macvtap", "mode": "bridge", "uplink": "eth1"}}}), "m").replace(
+        'kind="macvtap"/>', 'kind="macvtap"><vnet:vlan-device name="eth1.5" parent="eth1" vid="5"/></vnet:network>'),
+        "vnet's metadata lists VlanDevice"),
+    "object-missing-a-field": (lambda: _vlan_bridge_xml().replace('<vnet:vlan-device name="eth0.10"',
+                                                                  '<vnet:vlan-device'),
+                               "vnet's metadata cannot be read"),
+}
+
+
+def _drop(xml: str, tag: str) -> Any:
+    root = etree.fromstring(xml.encode())
+    meta = _meta(root)
+    meta.remove(meta.find(f"{V}{tag}"))
+    return root
+
+
+@pytest.mark.parametrize("case", sorted(METADATA_REFUSALS))
+def test_what_vnets_metadata_says_comes_back_or_nothing(case: str) -> None:
+    make, reason = METADATA_REFUSALS[case]
+    imp = importer.TopologyImport()
+    with pytest.raises(VnetError) as info:
+        imp.add(make(), case)
+        imp.document()
+    assert reason in str(info.value) and isinstance(info.value, InputError), str(info.value)
+
+
+def test_two_tier_parts_of_two_topologies_are_refused() -> None:
+    xmls = _two_tier_xml()
+    xmls["campus-floor2"] = xmls["campus-floor2"].replace('topology="golden-two-tier"', 'topology="other"')
+    with pytest.raises(VnetError, match="rendered for different topologies"):
+        _import_all(xmls)

@@ -109,7 +109,110 @@ def check_document(c: Any, doc: Any) -> bool:
     for vm in rendering.vms:
         _define_domain(c, vm.name, vm.domain_xml())
         vm.interface_xml()  # must not raise either
+    _no_overlaps(topo)
+    _one_device_per_name(rendering)
+    _dnsmasq_accepts(rendering)
     return True
+
+
+# ------------------------------------------------------------------ oracles beyond libvirt's parser
+# libvirt's test driver parses and checks the XML; what its network driver, dnsmasq and the
+# kernel would refuse later (at net-start, at host-apply) is checked here, each by brute
+# force or by the real program, independently of the loader's own rules.
+
+
+def _no_overlaps(topo: Any) -> None:
+    """No two address blocks of an accepted topology overlap on a host (every pair)."""
+    for host in topo.hosts:
+        blocks = [(net.name, ip.interface.network) for net in topo.networks_on(host.name)
+                  for ip in net.ips]
+        for i, (a, x) in enumerate(blocks):
+            for b, y in blocks[i + 1:]:
+                assert not (x.version == y.version and x.overlaps(y)), \
+                    f"accepted: {a} {x} overlaps {b} {y} on {host.name}"
+
+
+def _one_device_per_name(rendering: Any) -> None:
+    """On each host, every device vnet or libvirt would create has its own name, none is a
+    device that must exist (an uplink, a PF, a bridge vnet does not create), and none is
+    a name the kernel or libvirt keeps — read from the rendered XML and its metadata."""
+    from libvirt_vnet.model import names, plumbing
+
+    for host in rendering.topology.hosts:
+        created: list[str] = []
+        needed = set(host.uplinks) | {pf.name for pf in host.sriov}
+        for rn in rendering.networks_on(host.name):
+            nd = rn.definition
+            objects = nd.vnet_metadata.objects if nd.vnet_metadata else ()
+            vnet_bridges = {o.name for o in objects if isinstance(o, plumbing.HostBridge)}
+            l3 = nd.forward is None or nd.forward.mode.value in ("nat", "route", "open")
+            if nd.bridge is not None and nd.bridge.name:
+                if l3 and nd.name == rn.topology_network:
+                    created.append(nd.bridge.name)  # libvirt creates it
+                elif nd.bridge.name not in vnet_bridges:
+                    needed.add(nd.bridge.name)  # the admin's or Open vSwitch's
+            if nd.forward is not None:
+                needed.update(x for x in (nd.forward.dev, nd.forward.pf, *nd.forward.interfaces) if x)
+            for o in objects:
+                if isinstance(o, plumbing.HostBridge):
+                    created += [o.name] + ([o.dummy_tap] if o.dummy_tap else [])
+                elif isinstance(o, plumbing.VlanDevice):
+                    created.append(o.name)
+                    needed.add(o.parent)
+                elif isinstance(o, plumbing.VethLink):
+                    created += [o.name, o.peer]
+                elif isinstance(o, plumbing.MacvlanShim):
+                    created.append(o.name)
+                    needed.add(o.parent)
+        twice = sorted({n for n in created if created.count(n) > 1})
+        assert not twice, f"accepted: {twice} would be created twice on {host.name}"
+        assert not set(created) & needed, \
+            f"accepted: {sorted(set(created) & needed)} created over devices that must exist"
+        assert not [n for n in created if names.reserved_ifname_problem(n)], created
+        assert "lo" not in needed, "accepted: lo as an uplink"
+
+
+def _dnsmasq_args(nd: Any) -> list[str]:
+    """The DHCP part of the dnsmasq configuration libvirt writes for ``nd``, as options."""
+    args = []
+    for ip in nd.ips:
+        if ip.dhcp is None:
+            continue
+        net = ip.interface.network
+        mask = str(net.prefixlen) if net.version == 6 else str(net.netmask)
+        args += [f"--dhcp-range={r.start},{r.end},{mask}" for r in ip.dhcp.ranges]
+        for h in ip.dhcp.hosts:
+            addr = f"[{h.ip}]" if net.version == 6 else str(h.ip)
+            who = [h.mac] if h.mac else [f"id:{h.id}"] if h.id else []
+            args.append("--dhcp-host=" + ",".join([*who, addr, *([h.name] if h.name else [])]))
+    return args
+
+
+def _dnsmasq_accepts(rendering: Any) -> None:
+    """dnsmasq itself (``--test``) accepts the DHCP ranges and hosts of every network."""
+    import shutil
+    import subprocess
+
+    dnsmasq = shutil.which("dnsmasq", path="/usr/sbin:/sbin:/usr/bin")
+    if dnsmasq is None:
+        return  # test_dnsmasq_is_there says so once
+    for rn in rendering.networks:
+        args = _dnsmasq_args(rn.definition)
+        if not args:
+            continue
+        r = subprocess.run([dnsmasq, "--test", "--conf-file=/dev/null", *args],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, f"dnsmasq refuses network {rn.name!r}: {r.stderr} {args}"
+
+
+def test_dnsmasq_is_there() -> None:
+    """The dnsmasq oracle runs (dnsmasq-base is installed by tools/bootstrap)."""
+    import shutil
+
+    from support.prereq import require
+
+    require(shutil.which("dnsmasq", path="/usr/sbin:/sbin:/usr/bin") is not None,
+            "dnsmasq not installed: the property test's DHCP oracle is off")
 
 
 # ------------------------------------------------------------------ value pools
@@ -125,10 +228,10 @@ UUIDS = (("c7a5fdbd-edaf-9455-926a-d65c16db1809", "C7A5FDBD-EDAF-9455-926A-D65C1
 SUBNETS4 = (("192.168.1.0/24", "192.168.1.128/25", "192.168.2.0/24", "192.168.3.0/24",
              "10.0.0.0/8", "10.1.0.0/16", "10.1.2.0/24", "10.2.0.0/24", "172.16.0.0/30",
              "172.16.0.4/30", "172.17.0.0/16"),
-            ("192.168.1.5/24", "192.168.1.0", "fd00:1::/64", "not-a-subnet", "300.1.1.0/24",
+            ("192.168.1.5/24", "192.168.1.0", "fd00:1::/64", "not-a-subnet", "300.1.1.0/24", "0.0.0.0/0",
              "192.168.1.0/33", "10.9.9.0/31", "10.9.9.9/32", 24, "", ["192.168.1.0/24"]))
 SUBNETS6 = (("fd00:1::/64", "fd00:1::/48", "fd00:2::/64", "fd00:3::/126"),
-            ("10.20.0.0/24", "fd00::1/64", "fd00::", "fd00:4::/127", 64))
+            ("10.20.0.0/24", "fd00::1/64", "fd00::", "fd00:4::/127", "::/0", 64))
 MACS = (("52:54:00:00:00:01", "52:54:00:00:00:02", "52-54-00-AA-BB-CC", "52:54:00:aa:bb:cc",
          "02:00:00:00:00:01", "52:54:00:0a:00:01"),
         ("51:54:00:00:00:01", "01:00:5e:00:00:01", "fe:54:00:00:00:01", "ff:ff:ff:ff:ff:ff",
@@ -140,10 +243,11 @@ VLANS: tuple[tuple[Any, ...], tuple[Any, ...]] = ((10, 20, 1, 4094, "10", [10, 2
           {"tags": [{"id": 10, "native_mode": "untagged"}, {"id": 20, "native_mode": "tagged"}],
            "trunk": True}, {"tags": [{"id": 10, "native_mode": "sideways"}]}))
 IFNAMES = (("eth0", "eth1", "eth0", "eth1", "eth2"),
-           ("eth9", "eth0.10", "a-very-long-ifname0", "br:0", "a b", "", 5, "."))
+           ("eth9", "eth0.10", "a-very-long-ifname0", "br:0", "a b", "", 5, ".", "lo", "br10"))
 PFS = (("enp3s0f0",), ("enp9s0", "a-very-long-pf-name", ""))
 BRIDGE_NAMES = (("virbr1", "virbr2", "br0", "br10", "vbr-lan", "acc1"),
-                ("a-very-long-bridge0", "br:0", "", "a b", 5))
+                ("a-very-long-bridge0", "br:0", "", "a b", 5, "lo", "eth0", "eth0.10", "vnet0",
+                 "all"))
 NET_NAMES = (("lan", "lab", "dmz", "net-1", "net.2", "lan-sw1", "a b", "über", "a&b<c>",
               "x" * 40), ("a/b", ".hidden", " lan", "x" * 201, "", "tab\there"))
 VM_NAMES = (("web1", "db", "vm-3", "a b", "ünï", "9web"), ("a/b", ".vm", ""))
@@ -188,6 +292,13 @@ def chance(draw: Any, percent: int) -> bool:
     integer range, so ``integers(0, 99) < 2`` would be true a quarter of the time; the
     offset keeps both bounds on the common side and shrinks towards it.)"""
     return bool((draw(st.integers(0, 9999)) + 37) % 100 < percent)
+
+
+def beyond(net: Any, k: int) -> str:
+    """An address ``k`` past the end of ``net`` (before its start when none is left)."""
+    top = int(net.broadcast_address) + k
+    return str(ipaddress.ip_address(top if top < 2 ** net.max_prefixlen
+                                    else max(int(net.network_address) - k, 0)))
 
 
 def addr_at(net: Any, i: int) -> str:
@@ -300,7 +411,7 @@ def dhcp_value(draw: Any, net: Any, gateway: Any) -> Any:
         good = [addr_at(net, i) for i in (2, 3, 10, 100, -2, -3)]
         bad = [addr_at(net, 0), addr_at(net, 1), addr_at(net, -1),
                str(gateway) if gateway else addr_at(net, 1),
-               str(net.broadcast_address + 5), "fd00:1::10" if net.version == 4 else "10.0.0.5",
+               beyond(net, 5), "fd00:1::10" if net.version == 4 else "10.0.0.5",
                "bogus", 7]
     pts = mix(tuple(good), tuple(bad), bad_pct=15)
     d: dict[str, Any] = {}
@@ -348,7 +459,7 @@ def address_block(draw: Any, v6: bool = False) -> dict[str, Any]:
         if net is not None:
             gateway = draw(mix(tuple(addr_at(net, i) for i in (1, 2, 5, -2)),
                                (addr_at(net, 0), addr_at(net, -1),
-                                str(net.broadcast_address + 1), "fd00::1", "10.0.0.1", "gw")))
+                                beyond(net, 1), "fd00::1", "10.0.0.1", "gw")))
         else:
             gateway = draw(pick("192.168.1.1", "x"))
         out[gk] = gateway
@@ -444,7 +555,8 @@ KEY_VALUES: dict[str, Any] = {
     "uplinks": lambda: mix(st.lists(mix(IFNAMES), max_size=3, unique=True), mix(IFNAMES)),
     "nat": nat_value,
     "vlan": lambda: mix(VLANS),
-    "vlan_device": lambda: mix(("vl10", "eth0.10"), ("a-very-long-vlandev", "", 7)),
+    "vlan_device": lambda: mix(("vl10", "eth0.10"), ("a-very-long-vlandev", "", 7, "lo", "eth0",
+                                                     "br10", "virbr1", "macvtap0")),
     "hairpin": lambda: mix((True, False), ("on",)),
     "upstream": lambda: mix(("nat", "route", "open", "isolated"), ("bridge", 5)),
     "access": access_value,
@@ -457,7 +569,8 @@ KEY_VALUES: dict[str, Any] = {
     "virtualport": lambda: mix(VIRTUALPORTS),
     "shim": lambda: mix((True, False, {"name": "shim0", "address": "192.168.1.250/24"},
                          {"address": "fd00:1::fa/64"}, {}),
-                        ({"address": "bad"}, {"name": "a-very-long-shim-name"}, "yes")),
+                        ({"address": "bad"}, {"name": "a-very-long-shim-name"}, "yes",
+                         {"name": "eth0"}, {"name": "br10"}, {"name": "lo"})),
 }
 NON_BLOCK_KEYS = {"subnet", "gateway", "dhcp", "subnet6", "gateway6", "dhcp6"}
 # keys a kind practically needs: drawn (usually) so that many documents load
@@ -734,6 +847,36 @@ REGRESSIONS: list[Any] = [
     # a given UUID equal to the one vnet derives for another network
     {"name": "office", "networks": {"lan": {"kind": "nat", "subnet": "192.168.1.0/24", "dhcp": True},
                                     "lab": {"kind": "isolated", "uuid": "6dfd5406-c36f-5834-b4e5-c4d1ac62ef84"}}},
+    # --- issue 10 ----------------------------------------------------------------------
+    # three overlapping subnets: every pair (lan2 vs lan1 too), not only the last one's
+    {"name": "t", "networks": {"lan1": {"kind": "isolated", "subnet": "192.168.1.0/24"},
+                               "lan2": {"kind": "isolated", "subnet": "192.168.1.0/25"},
+                               "lan3": {"kind": "isolated", "subnet": "192.168.1.0/24"}}},
+    # two shims with one name; a VLAN device named like its bridge, like its uplink, lo
+    {"name": "t", "networks": {
+        "m1": {"kind": "macvtap", "mode": "bridge", "uplink": "eth0", "shim": {"name": "shim0"}},
+        "m2": {"kind": "macvtap", "mode": "bridge", "uplink": "eth1", "shim": {"name": "shim0"}}}},
+    {"name": "t", "networks": {"v": {"kind": "vlan-bridge", "uplink": "eth0", "vlan": 10,
+                                     "vlan_device": "br10"}}},
+    {"name": "t", "networks": {"v": {"kind": "vlan-bridge", "uplink": "eth0", "vlan": 10,
+                                     "vlan_device": "eth0"}}},
+    {"name": "t", "networks": {"v": {"kind": "vlan-bridge", "uplink": "eth0", "vlan": 10,
+                                     "vlan_device": "lo"}}},
+    # a DHCP host on the broadcast address; two hosts with one MAC, two with one address
+    {"name": "t", "networks": {"n": {**L3, "dhcp": {"hosts": [
+        {"mac": "52:54:00:aa:bb:cc", "ip": "192.168.1.255"}]}}}},
+    {"name": "t", "networks": {"n": {**L3, "dhcp": {"hosts": [
+        {"mac": "52:54:00:aa:bb:cc", "ip": "192.168.1.50"},
+        {"mac": "52:54:00:AA:BB:CC", "ip": "192.168.1.51"},
+        {"mac": "52:54:00:aa:bb:cd", "ip": "192.168.1.50"}]}}}},
+    # ::/0 with DHCPv6: libvirt reads prefix 0 as /64; DHCPv6 on a /48: dnsmasq refuses it
+    {"name": "t", "networks": {"n": {"kind": "isolated", "subnet6": "::/0", "dhcp6": True}}},
+    {"name": "t", "networks": {"n": {"kind": "isolated", "subnet6": "fd00:1::/48", "dhcp6": True}}},
+    # SRV port, priority or weight without a target; port 0 (libvirt refuses all of them)
+    {"name": "t", "networks": {"n": {**L3, "dns": {"srv": [
+        {"service": "ldap", "protocol": "tcp", "port": 389},
+        {"service": "ldap", "protocol": "udp", "priority": 0, "weight": 5},
+        {"service": "http", "protocol": "tcp", "target": "www.example.com", "port": 0}]}}}},
 ]
 
 
@@ -744,6 +887,10 @@ REGRESSION_IDS = [
     "bridge-name-charset", "empty-domain-name", "dns-txt-name-with-space",
     "virtualport-without-type", "route-metric-0", "port-isolated-on-direct",
     "passthrough-pool-mixed-attach", "uuid-equal-to-a-derived-one",
+    "three-overlapping-subnets", "two-shims-one-name", "vlan-device-is-the-bridge",
+    "vlan-device-is-the-uplink", "vlan-device-lo", "dhcp-host-on-broadcast",
+    "dhcp-hosts-one-mac-one-ip", "subnet6-prefix-0-dhcp6", "dhcp6-on-a-48",
+    "srv-without-target-port-0",
 ]
 
 
@@ -765,3 +912,60 @@ def test_load_render_refuses_cleanly_or_libvirt_accepts(conn: Any, doc: Any) -> 
 def test_regression(conn: Any, doc: Any) -> None:
     """The explicit examples once more, one test id each, so a failure names its case."""
     check_document(conn, doc)
+
+
+# ------------------------------------------------------------------ the overlap sweep
+# The loader finds overlapping subnets with one sweep over sorted blocks; here it is held
+# against the obvious quadratic check, on blocks drawn to nest, repeat and straddle.
+
+_BLOCKS = st.one_of(
+    st.builds(lambda a, p: ipaddress.ip_network(f"10.{a}.0.0/16").supernet(new_prefix=p)
+              if p < 16 else ipaddress.ip_network(f"10.{a}.0.0/{p}", strict=False),
+              st.integers(0, 3), st.integers(12, 30)),
+    st.builds(lambda a, b, p: ipaddress.ip_network(f"10.0.{a}.{b * 4}/{p}", strict=False),
+              st.integers(0, 3), st.integers(0, 63), st.integers(22, 30)),
+    st.builds(lambda a, p: ipaddress.ip_network(f"fd00:{a}::/{p}", strict=False),
+              st.integers(0, 3), st.integers(16, 64)),
+)
+
+
+@st.composite
+def overlap_topology(draw: Any) -> Any:
+    from libvirt_vnet.model.libvirt import IPDef
+    from libvirt_vnet.model.topology import HostSpec, NetworkSpec, Topology
+
+    hosts = ("hv1", "hv2")
+    networks = []
+    for k in range(draw(st.integers(0, 7))):
+        blocks = draw(st.lists(_BLOCKS, min_size=1, max_size=3))
+        ips = tuple(IPDef(interface=ipaddress.ip_interface(f"{b.network_address + 1}/{b.prefixlen}"))
+                    for b in blocks)
+        on = draw(st.sampled_from(((), ("hv1",), ("hv2",))))
+        networks.append(NetworkSpec(name=f"n{k}", kind="isolated", path=f"networks.n{k}",
+                                    hosts=on, ips=ips,
+                                    ip_keys=tuple(f"ips[{i}]" for i in range(len(ips)))))
+    return Topology(name="t", hosts=tuple(HostSpec(name=h, path=f"hosts.{h}") for h in hosts),
+                    networks=tuple(networks), vms=())
+
+
+@settings(max_examples=500, deadline=None)
+@given(topo=overlap_topology())
+def test_overlap_sweep_finds_every_pair(topo: Any) -> None:
+    from libvirt_vnet.errors import InputError
+    from libvirt_vnet.topology.consistency import _check_overlaps, overlapping_blocks
+
+    brute: dict[Any, list[str]] = {}
+    for host in topo.hosts:
+        blocks = [((k, i), ip.interface.network) for k, net in enumerate(topo.networks)
+                  if net.on_host(host.name) for i, ip in enumerate(net.ips)]
+        for x, (a, sa) in enumerate(blocks):
+            for b, sb in blocks[x + 1:]:
+                if sa.version == sb.version and sa.overlaps(sb):
+                    brute.setdefault((min(a, b), max(a, b)), []).append(host.name)
+    assert overlapping_blocks(topo) == brute
+    errors: list[Any] = []
+    _check_overlaps(topo, errors)
+    assert len(errors) == len(brute)  # one problem per pair, however many hosts share it
+    assert all(isinstance(e, InputError) and e.path and "overlaps" in e.message for e in errors)
+    reported = sorted(e.path for e in errors)
+    assert reported == sorted(f"{topo.networks[later[0]].path}.ips[{later[1]}]" for _, later in brute)

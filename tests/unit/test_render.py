@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from lxml import etree
 from support.xmltools import xml_of
 
 from libvirt_vnet import rendering, virt
 from libvirt_vnet import topology as topo_input
-from libvirt_vnet.errors import ErrorList, UnsupportedError, VnetError
+from libvirt_vnet.errors import ErrorList, InputError, UnsupportedError, VnetError
 from libvirt_vnet.libvirtxml import interface as ifacexml
 from libvirt_vnet.libvirtxml import network as netxml
 from libvirt_vnet.libvirtxml.versions import DEFAULT_TARGET, LibvirtVersion
@@ -234,3 +235,122 @@ def test_merge_refuses_another_domain_unless_forced() -> None:
     with pytest.raises(VnetError, match="not the topology's VM 'web1'"):
         vm.merge_into(other)
     assert "<name>db9</name>" in vm.merge_into(other, force=True)
+
+
+# ---- merging respects who owns a NIC (issue 10, item 15) -----------------------------------
+
+def _vm(topology: str, vm: str, *nics: dict[str, Any]) -> rendering.RenderedVm:
+    topo = topo_input.load({"name": topology, "networks": {"lan": {"kind": "isolated", "subnet": "10.1.0.0/24"}},
+                            "vms": {vm: {"nics": list(nics)}, "other": {"nics": ["lan"]}}})
+    return rendering.render(topo).vm(vm)
+
+
+PLAIN = ("<domain type='kvm'><name>pc1</name><memory>65536</memory><os><type>hvm</type></os>"
+         "<devices><interface type='user'><mac address='52:54:00:99:99:99'/></interface></devices></domain>")
+A1, A2, B1 = ({"network": "lan", "mac": "52:54:00:0a:00:01"}, {"network": "lan", "mac": "52:54:00:0a:00:02"},
+              {"network": "lan", "mac": "52:54:00:0b:00:01"})
+
+
+def _macs(xml: str) -> list[str]:
+    return [i.find("mac").get("address") for i in xml_of(xml).findall("devices/interface")]
+
+
+def test_merging_another_topologys_vm_is_refused_by_default() -> None:
+    from libvirt_vnet.errors import ConflictError
+
+    merged_a = _vm("a", "pc1", A1, A2).merge_into(PLAIN)
+    with pytest.raises(ConflictError) as info:
+        _vm("b", "pc1", B1).merge_into(merged_a)
+    assert info.value.exit_code == 4 and "52:54:00:0a:00:01" in info.value.message
+    assert "topology 'a'" in info.value.message and "--replace-foreign" in (info.value.hint or "")
+    with pytest.raises(ConflictError):  # another VM of the same topology is another owner too
+        _vm("a", "other").merge_into(merged_a.replace("<name>pc1</name>", "<name>other</name>"))
+    with pytest.raises(ConflictError):  # even when the new NIC has a MAC of the old owner's
+        _vm("b", "pc1", A1).merge_into(merged_a)
+
+
+def test_replace_foreign_removes_the_other_owners_nics_only() -> None:
+    merged_a = _vm("a", "pc1", A1, A2).merge_into(PLAIN)
+    result = _vm("b", "pc1", B1).merge(merged_a, replace_foreign=True)
+    assert _macs(result.xml) == ["52:54:00:99:99:99", "52:54:00:0b:00:01"]  # the user's NIC stays
+    assert ifacexml.read_domain_meta(result.xml).topology == "b"  # type: ignore[union-attr]
+    assert len(result.notes) == 3 and all("topology 'a'" in n for n in result.notes)
+    again = _vm("b", "pc1", A1).merge(merged_a, replace_foreign=True)  # a shared MAC: one NIC
+    assert _macs(again.xml) == ["52:54:00:99:99:99", "52:54:00:0a:00:01"]
+
+
+def test_nics_the_topology_dropped_leave_the_domain() -> None:
+    merged = _vm("a", "pc1", A1, A2).merge_into(PLAIN)
+    added = merged.replace("</devices>", "<interface type='user'><mac address='52:54:00:88:88:88'/>"
+                                         "</interface></devices>")  # the user's, added later
+    result = _vm("a", "pc1", A1).merge(added)
+    assert _macs(result.xml) == ["52:54:00:99:99:99", "52:54:00:0a:00:01", "52:54:00:88:88:88"]
+    assert result.notes == ("removed NIC 52:54:00:0a:00:02 on network 'lan' (vnet's, and no longer "
+                            "in the topology)",)
+    assert _vm("a", "pc1", A1).merge(result.xml).notes == ()  # a second merge changes nothing
+    assert _vm("a", "pc1", A1).merge_into(result.xml) == result.xml
+
+
+@pytest.mark.parametrize(("domain", "message"), [
+    (PLAIN.replace("</devices>", "</devices><metadata><vnet:domain xmlns:vnet='urn:libvirt-vnet:metadata:1' "
+                   "topology='a' vm='pc1'><vnet:nic mac='52:54:00:0a:00:01' network='lan' kind='isolated'>"
+                   "<vnet:bridge/></vnet:nic></vnet:domain></metadata>"), "vnet metadata cannot be read"),
+    ("<!DOCTYPE domain [<!ENTITY x 'pc1'>]>" + PLAIN.replace("<name>pc1</name>", "<name>&x;</name>"),
+     "<!DOCTYPE>"),
+])
+def test_a_hostile_domain_is_one_error(domain: str, message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        _vm("a", "pc1", A1).merge_into(domain)
+
+
+def test_two_vnet_metadata_elements_are_refused() -> None:
+    """Which of two would say who owns the NICs? Neither: vnet writes one."""
+    merged = _vm("a", "pc1", A1).merge_into(PLAIN)
+    (meta,) = xml_of(merged).find("metadata")
+    twice = merged.replace("</metadata>", etree.tostring(meta, encoding="unicode") + "</metadata>")
+    with pytest.raises(InputError, match="several <vnet:domain>"):
+        _vm("a", "pc1", A1).merge_into(twice)
+
+
+def _with_nics(*nics: str) -> str:
+    return PLAIN.replace("</devices>", "".join(nics) + "</devices>")
+
+
+def test_a_nic_is_known_by_its_mac_as_libvirt_reads_it() -> None:
+    """libvirt reads 52:54:0:A:0:1 as 52:54:00:0a:00:01: the same NIC, replaced, never
+    a second NIC with vnet's MAC."""
+    domain = _with_nics("<interface type='network'><mac address=' 52:54:0:A:0:1'/>"
+                        "<source network='x'/><boot order='2'/></interface>")
+    merged = _vm("a", "pc1", A1).merge_into(domain)
+    assert _macs(merged) == ["52:54:00:99:99:99", "52:54:00:0a:00:01"]
+    nic = xml_of(merged).findall("devices/interface")[1]
+    assert nic.find("source").get("network") == "lan" and nic.find("boot").get("order") == "2"
+    # and the NIC merged earlier is known again when its MAC was rewritten by hand
+    rewritten = merged.replace('<mac address="52:54:00:0a:00:01"/>', '<mac address="52:54:00:0A:00:1"/>')
+    assert rewritten != merged
+    assert _vm("a", "pc1").merge(rewritten).notes == (
+        "removed NIC 52:54:00:0a:00:01 on network 'lan' (vnet's, and no longer in the topology)",)
+
+
+@pytest.mark.parametrize("twins", [
+    ("52:54:00:0a:00:01", "52:54:00:0a:00:01"),       # one MAC vnet merges, twice
+    ("52:54:00:0a:00:01", "52:54:0:A:0:1"),           # the same, written two ways
+])
+def test_a_mac_vnet_merges_on_several_nics_is_refused(twins: tuple[str, str]) -> None:
+    domain = _with_nics(*(f"<interface type='user'><mac address='{m}'/></interface>" for m in twins))
+    with pytest.raises(InputError, match="several <interface>s with MAC 52:54:00:0a:00:01"):
+        _vm("a", "pc1", A1).merge_into(domain)
+
+
+def test_a_mac_vnet_merged_before_on_several_nics_is_refused() -> None:
+    merged = _vm("a", "pc1", A1).merge_into(PLAIN)
+    twice = merged.replace("</devices>", "<interface type='user'><mac address='52:54:00:0a:00:01'/>"
+                                         "</interface></devices>")
+    with pytest.raises(InputError, match="several <interface>s"):
+        _vm("a", "pc1", A2).merge_into(twice)
+
+
+def test_the_users_own_nics_sharing_a_mac_are_left_alone() -> None:
+    domain = _with_nics(*["<interface type='user'><mac address='52:54:00:77:77:77'/></interface>"] * 2)
+    assert _macs(_vm("a", "pc1", A1).merge_into(domain)) == [
+        "52:54:00:99:99:99", "52:54:00:77:77:77", "52:54:00:77:77:77", "52:54:00:0a:00:01"]

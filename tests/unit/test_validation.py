@@ -361,3 +361,404 @@ def test_input_errors_are_catchable_as_input_error() -> None:
     with pytest.raises(InputError) as info:
         topo_input.load(doc(networks__lan__subnet="1.2.3.4/24", networks__v10__vlan=0))
     assert isinstance(info.value, ErrorList) and len(info.value.errors) == 2
+
+
+# ---- issue 10: every overlapping pair (item 17) ------------------------------------------
+
+def test_every_overlapping_pair_is_reported_once() -> None:
+    errs = errors_of({"name": "t", "networks": {
+        "lan1": {"kind": "isolated", "subnet": "192.168.1.0/24"},
+        "lan2": {"kind": "isolated", "subnet": "192.168.1.0/25"},
+        "lan3": {"kind": "isolated", "subnet": "192.168.1.0/24"}}})
+    pairs = sorted((e.path, e.message.split(" of network ")[1].split(" ")[0]) for e in errs)
+    assert pairs == [("networks.lan2.subnet", "'lan1'"), ("networks.lan3.subnet", "'lan1'"),
+                     ("networks.lan3.subnet", "'lan2'")], [str(e) for e in errs]
+
+
+def test_overlaps_name_the_block_and_every_host_of_the_pair() -> None:
+    errs = errors_of({"name": "t", "hosts": {"hv1": {}, "hv2": {}}, "networks": {
+        "a": {"kind": "isolated", "subnet": "10.0.0.0/16", "dhcp": False},
+        "b": {"kind": "isolated", "subnet": "10.9.0.0/24", "dhcp": False,
+              "ips": [{"subnet": "fd00::/64"}, {"subnet": "10.0.5.0/24"}]},
+        "c": {"kind": "isolated", "subnet6": "fd00::/48", "ips": [{"subnet": "10.0.0.0/8"}]}}})
+    got = {(e.path, e.message) for e in errs}
+    assert got == {
+        ("networks.b.ips[1]", "subnet 10.0.5.0/24 overlaps 10.0.0.0/16 of network 'a' on hosts 'hv1', 'hv2'"),
+        ("networks.c.subnet6", "subnet fd00::/48 overlaps fd00::/64 of network 'b' on hosts 'hv1', 'hv2'"),
+        ("networks.c.ips[0]", "subnet 10.0.0.0/8 overlaps 10.0.0.0/16 of network 'a' on hosts 'hv1', 'hv2'"),
+        ("networks.c.ips[0]", "subnet 10.0.0.0/8 overlaps 10.9.0.0/24 of network 'b' on hosts 'hv1', 'hv2'"),
+        ("networks.c.ips[0]", "subnet 10.0.0.0/8 overlaps 10.0.5.0/24 of network 'b' on hosts 'hv1', 'hv2'"),
+    }, sorted(got)
+
+
+def test_two_blocks_of_one_network_may_not_overlap_either() -> None:
+    (err,) = errors_of({"name": "t", "networks": {"a": {
+        "kind": "isolated", "subnet": "10.0.0.0/24", "ips": [{"subnet": "10.0.0.128/25"}]}}})
+    assert err.path == "networks.a.ips[0]" and "of this network" in err.message
+
+
+# ---- issue 10: what plan, check or net-start refuse, refused by validate (item 19) ----------
+
+L3 = {"kind": "nat", "subnet": "192.168.1.0/24"}
+ISSUE10_CASES = [
+    # (network entry or changes, path, message fragment)
+    ({"networks__n": {**L3, "subnet": "10.5.0.0/24",
+                      "dhcp": {"hosts": [{"mac": "52:54:00:aa:bb:cc", "ip": "10.5.0.255"}]}}},
+     "networks.n.dhcp.hosts[0].ip", "broadcast address of 10.5.0.0/24"),
+    ({"networks__n": {**L3, "subnet": "10.5.0.0/24",
+                      "dhcp": {"hosts": [{"mac": "52:54:00:aa:bb:cc", "ip": "10.5.0.0"}]}}},
+     "networks.n.dhcp.hosts[0].ip", "network address of 10.5.0.0/24"),
+    ({"networks__n": {"kind": "isolated", "subnet6": "fd00:5::/64",
+                      "dhcp6": {"hosts": [{"name": "a", "ip": "fd00:5::"}]}}},
+     "networks.n.dhcp6.hosts[0].ip", "network address of fd00:5::/64"),
+    ({"networks__n": {**L3, "subnet": "10.5.0.0/24", "dhcp": {"hosts": [
+        {"mac": "52:54:00:aa:bb:cc", "ip": "10.5.0.50"}, {"mac": "52:54:00:AA:BB:CC", "ip": "10.5.0.51"}]}}},
+     "networks.n.dhcp.hosts[1].mac", "52:54:00:aa:bb:cc is also given at networks.n.dhcp.hosts[0]"),
+    ({"networks__n": {**L3, "subnet": "10.5.0.0/24", "dhcp": {"hosts": [
+        {"mac": "52:54:00:aa:bb:cc", "ip": "10.5.0.50"}, {"mac": "52:54:00:aa:bb:cd", "ip": "10.5.0.50"}]}}},
+     "networks.n.dhcp.hosts[1].ip", "ip 10.5.0.50 is also given"),
+    ({"networks__n": {"kind": "isolated", "subnet6": "fd00:5::/64", "dhcp6": {"hosts": [
+        {"name": "a", "ip": "fd00:5::5"}, {"name": "A", "ip": "fd00:5::6"}]}}},
+     "networks.n.dhcp6.hosts[1].name", "name A is also given"),
+    ({"networks__n": {"kind": "isolated", "subnet6": "fd00:5::/64", "dhcp6": {"hosts": [
+        {"id": "0:3:0:1:0:16:3e:11:22:33", "ip": "fd00:5::5"},
+        {"id": "0:3:0:1:0:16:3e:11:22:33", "ip": "fd00:5::6"}]}}},
+     "networks.n.dhcp6.hosts[1].id", "is also given"),
+    ({"networks__n": {"kind": "isolated", "subnet6": "::/0", "dhcp6": True}},
+     "networks.n.subnet6", "libvirt reads prefix 0 as no prefix"),
+    ({"networks__n": {"kind": "isolated", "subnet": "0.0.0.0/0"}},
+     "networks.n.subnet", "libvirt reads prefix 0 as no prefix"),
+    ({"networks__n": {"kind": "isolated", "subnet6": "fd00:5::/48", "dhcp6": True}},
+     "networks.n.dhcp6", "dnsmasq serves DHCPv6 only on prefixes of /64 or longer"),
+    ({"networks__n": {"kind": "isolated", "subnet": "10.5.0.0/24", "dhcp": False,
+                      "ips": [{"subnet": "10.6.0.0/24", "dhcp": {"range": ["10.6.0.2", "10.7.0.2"]}}]}},
+     "networks.n.ips[0].dhcp.range", "not inside 10.6.0.0/24"),
+    ({"networks__n": {"kind": "isolated", "subnet": "10.5.0.0/24",
+                      "ips": [{"subnet": "10.6.0.0/24", "dhcp": True}]}},
+     "networks.n.ips[0].dhcp", "DHCP is enabled on two IPv4 subnets (subnet and ips[0])"),
+    # a NIC's reservation a DHCP server could not tell from a static host, or another NIC's
+    ({"networks__lan__dhcp": {"hosts": [{"mac": "52:54:00:00:00:42", "ip": "192.168.1.42"}]},
+      "vms__web__nics": [{"network": "lan", "mac": "52:54:00:00:00:42", "ip": "192.168.1.43"}]},
+     "vms.web.nics[0].ip", "networks.lan.dhcp.hosts[0] already reserves"),
+    ({"networks__n6": {"kind": "isolated", "subnet6": "fd00:6::/64", "dhcp6": True},
+      "vms__web__nics": [{"network": "n6", "ip6": "fd00:6::10"}, {"network": "n6", "ip6": "fd00:6::11"}]},
+     "vms.web.nics[1].ip6", "DHCPv6 tells clients apart by host name"),
+]
+
+
+@pytest.mark.parametrize(("changes", "path", "message"), ISSUE10_CASES,
+                         ids=[f"{c[1]}:{c[2][:30]}" for c in ISSUE10_CASES])
+def test_what_later_stages_refuse_validate_refuses(changes: dict[str, Any], path: str, message: str) -> None:
+    errs = errors_of(doc(**changes))
+    assert any(e.path == path and message in e.message for e in errs), [str(e) for e in errs]
+
+
+# ---- issue 10: one name is one device on a host (items 11 and 19) ---------------------------
+
+DEVICE_CASES = [
+    # (changes, path, message fragment)
+    ({"networks__v10__vlan_device": "br10"}, "networks.v10.vlan_device",
+     "VLAN device 'br10' is also used as the bridge of this network"),
+    ({"networks__v10__vlan_device": "eth0"}, "networks.v10.vlan_device",
+     "VLAN device 'eth0' would be created for this network, but it is the uplink"),
+    ({"networks__v10__vlan_device": "eth1"}, "networks.v10.vlan_device",
+     "it is the uplink of host 'hv1' (hosts.hv1.uplinks)"),
+    ({"networks__v10__vlan_device": "lo"}, "networks.v10.vlan_device", "'lo' is the loopback device"),
+    ({"networks__v10__vlan_device": "all"}, "networks.v10.vlan_device", "the kernel reserves"),
+    ({"networks__v10__vlan_device": "virbr9", "networks__lan__bridge": {"name": "virbr9"}},
+     "networks.v10.vlan_device", "is also used as the bridge of network 'lan'"),
+    ({"networks__v10__vlan_device": "enp3s0f0"}, "networks.v10.vlan_device", "SR-IOV PF of host 'hv1'"),
+    ({"networks__v10__bridge": "vnet3"}, "networks.v10.bridge", "libvirt generates for guest devices"),
+    ({"networks__lan__bridge": {"name": "eth0"}}, "networks.lan.bridge", "it is the uplink of host"),
+    ({"networks__v20": {"kind": "vlan-bridge", "uplink": "eth0.10", "vlan": 20}}, "networks.v10.vlan",
+     "VLAN device 'eth0.10' would be created for this network, but it is the uplink of network 'v20'"),
+    ({"networks__m1": {"kind": "macvtap", "mode": "bridge", "uplink": "eth0", "shim": {"name": "shim0"}},
+      "networks__m2": {"kind": "macvtap", "mode": "bridge", "uplink": "eth1", "shim": {"name": "shim0"}}},
+     "networks.m2.shim.name", "shim 'shim0' is also used as the shim of network 'm1'"),
+    ({"networks__m1": {"kind": "macvtap", "mode": "bridge", "uplink": "eth0", "shim": {"name": "br10"}}},
+     "networks.m1.shim.name", "is also used as the bridge of network 'v10'"),
+    ({"networks__m1": {"kind": "macvtap", "mode": "vepa", "uplink": "lo"},
+      "hosts__hv1__uplinks": ["eth0", "eth1", "lo"]}, "networks.m1.uplink", "'lo' is the loopback device"),
+    ({"networks__v30": {"kind": "vlan-bridge", "uplink": "eth1", "vlan": 30,
+                        "bridge": {"name": "brx", "dummy_tap": True}},
+      "networks__lan__bridge": {"name": "brx-nic"}},
+     "networks.v30.bridge.dummy_tap", "dummy tap 'brx-nic' is also used as the bridge of network 'lan'"),
+    ({"networks__t": {"kind": "two-tier", "subnet": "10.7.0.0/24",
+                      "access": {"sw1": {"bridge": {"name": "eth0.10"}}}}},
+     "networks.t.access.sw1.bridge", "access bridge 'eth0.10' is also used as the VLAN device of network 'v10'"),
+    ({"networks__t": {"kind": "two-tier", "subnet": "10.7.0.0/24", "access": {"sw1": {}}},
+      "networks__lan__bridge": {"name": "vu-t-sw1"}},
+     "networks.t.access.sw1", "veth end 'vu-t-sw1' is also used as the bridge of network 'lan'"),
+]
+
+
+@pytest.mark.parametrize(("changes", "path", "message"), DEVICE_CASES,
+                         ids=[f"{c[1]}:{c[2][:40]}" for c in DEVICE_CASES])
+def test_one_name_is_one_device(changes: dict[str, Any], path: str, message: str) -> None:
+    errs = errors_of(doc(**changes))
+    assert any(e.path == path and message in e.message for e in errs), [str(e) for e in errs]
+
+
+def test_networks_may_share_a_device_that_must_exist() -> None:
+    """Several networks on one uplink, or on one existing bridge, are fine."""
+    topo_input.load(doc(networks__b1={"kind": "bridge", "bridge": "br0"},
+                        networks__b2={"kind": "bridge", "bridge": "br0"},
+                        networks__m={"kind": "macvtap", "mode": "vepa", "uplink": "eth0"}))
+
+
+# ---- issue 10: every independent problem in one run (item 21) -----------------------------
+
+def test_independent_problems_come_in_one_run() -> None:
+    """Problems of several entries, several keys of one entry, several rules of one NIC
+    and the rules across the entries that loaded: all in the first run."""
+    data = doc(
+        networks__lan__mtu=20, networks__lan__dns={"enable": "no"},            # two keys of one entry
+        networks__x={"kind": "NAT", "subnet": "10.9.0.0/24"},                  # a broken entry ...
+        networks__o1={"kind": "isolated", "subnet": "10.1.0.0/16"},            # ... and a pair
+        networks__o2={"kind": "isolated", "subnet": "10.1.2.0/24"},            # that overlaps
+        vms__web__nics=[{"network": "lan", "model": "virtio9",
+                         "vlan": 5000, "colour": "red"},                       # three NIC keys
+                        {"network": "x"},                                      # on the broken one
+                        {"network": "v10", "vlan": 10, "portgroup": "gold",    # three NIC rules
+                         "spoofchk": True, "mac": "52:54:00:00:00:07"}],
+        vms__db={"nics": [{"network": "o1", "mac": "52:54:00:00:00:07"}]},     # a MAC twice
+    )
+    data["networks"][16] = {"kind": "isolated"}                               # a key no text
+    paths = sorted(e.path or "" for e in errors_of(data))
+    assert paths == sorted([
+        "networks.lan.mtu", "networks.lan.dns.enable", "networks.x.kind", "networks.16",
+        "networks.o2.subnet",
+        "vms.web.nics[0].model", "vms.web.nics[0].vlan", "vms.web.nics[0].colour",
+        "vms.web.nics[2].vlan", "vms.web.nics[2].portgroup", "vms.web.nics[2].spoofchk",
+        "vms.db.nics[0].mac",
+    ]), paths
+
+
+def test_a_reference_to_a_broken_entry_is_not_a_second_problem() -> None:
+    errs = errors_of(doc(networks__lan__mtu=20, hosts__hv2={"uplinks": "eth0"}, vms__web__host="hv1",
+                         vms__db={"host": "hv2", "nics": [{"network": "lan"}]}))
+    assert sorted(e.path or "" for e in errs) == ["hosts.hv2.uplinks", "networks.lan.mtu"]
+
+
+@pytest.mark.parametrize(("yaml_value", "message", "hint"), [
+    ("0x10", "expected text, got a number (16)", "quote it"),
+    ("1.0e+3", "expected text, got a number (1000.0)", "quote it"),
+    (".inf", "expected text, got a number (inf)", "quote it"),
+    ("2024-01-01", "expected text, got a date (2024-01-01)", "quote it"),
+    ("yes", "expected text, got a boolean (True)", None),
+])
+def test_yaml_non_text_is_never_turned_into_a_name(yaml_value: str, message: str, hint: str | None) -> None:
+    text = (f"name: t\nhosts: {{hv1: {{uri: {yaml_value}}}}}\nnetworks:\n"
+            f"  n: {{kind: macvtap, mode: vepa, uplink: eth0,\n"
+            f"      virtualport: {{type: 802.1Qbh, profileid: {yaml_value}}}}}\n")
+    with pytest.raises(InputError) as info:
+        topo_input.load_yaml_text(text, "t.yaml")
+    errs = info.value.errors if isinstance(info.value, ErrorList) else [info.value]
+    assert {e.path for e in errs} == {"hosts.hv1.uri", "networks.n.virtualport.profileid"}
+    assert all(message in e.message and (hint is None or hint in (e.hint or "")) for e in errs)
+
+
+def test_yaml_sexagesimal_is_text_never_a_number() -> None:
+    """YAML 1.1 reads 1:30 as 90; vnet reads it as the text it is (as YAML 1.2 and editors do)."""
+    with pytest.raises(InputError) as info:
+        topo_input.load_yaml_text("name: t\nnetworks:\n  a: {kind: isolated, subnet: 10.0.0.0/24, mtu: 1:30}\n"
+                                  "  b: {kind: vlan-bridge, uplink: eth0, vlan: 1:30}\n", "t.yaml")
+    errs = {e.path: e.message for e in info.value.errors}  # type: ignore[attr-defined]
+    assert errs == {"networks.a.mtu": "expected a whole number, got the text '1:30'",
+                    "networks.b.vlan": "expected a whole number, got the text '1:30'"}
+    topo = topo_input.load_yaml_text("name: t\nnetworks:\n  1:30: {kind: isolated}\n"
+                                     "vms:\n  a: {nics: [{network: '1:30', mac: 52:54:00:00:00:01}]}\n")
+    assert topo.networks[0].name == "1:30" and topo.vms[0].nics[0].mac == "52:54:00:00:00:01"
+
+
+def test_non_text_keys_are_each_a_problem_and_the_rest_is_read() -> None:
+    with pytest.raises(InputError) as info:
+        topo_input.load_yaml_text("name: t\nnetworks:\n  0x10: {kind: isolated}\n  on: {kind: isolated}\n"
+                                  "  ok: {kind: isolated, mtu: 20}\n", "t.yaml")
+    errs = {e.path: e for e in info.value.errors}  # type: ignore[attr-defined]
+    assert set(errs) == {"networks.16", "networks.true", "networks.ok.mtu"}
+    assert "keys must be text" in errs["networks.16"].message and "quote" in (errs["networks.16"].hint or "")
+
+
+@pytest.mark.parametrize(("changes", "path", "hint"), [
+    ({"networks__lan__kind": "NAT"}, "networks.lan.kind", "did you mean 'nat'?"),
+    ({"networks__lan__kind": "Vlan-Bridge"}, "networks.lan.kind", "did you mean 'vlan-bridge'?"),
+    ({"vms__web__nics": [{"network": "lan", "model": "VirtIO"}]}, "vms.web.nics[0].model", "did you mean 'virtio'?"),
+    ({"networks__lan__Subnet": "10.0.0.0/24"}, "networks.lan.Subnet", "did you mean 'subnet'?"),
+    ({"vms__web__nics": [{"network": "LAN"}]}, "vms.web.nics[0].network", "did you mean 'lan'?"),
+])
+def test_suggestions_ignore_case(changes: dict[str, Any], path: str, hint: str) -> None:
+    errs = errors_of(doc(**changes))
+    assert any(e.path == path and hint == e.hint for e in errs), [(e.path, e.hint) for e in errs]
+
+
+# ---- issue 10: hostile YAML and encodings end in one clear error (item 20) ----------------
+
+@pytest.mark.parametrize("text", [
+    "name: t\nnetworks:\n  a: " + "[" * 300 + "]" * 300 + "\n",
+    "name: t\nnetworks:\n  a: " + "{a: " * 300 + "1" + "}" * 300 + "\n",
+    "name: t\nnetworks:\n" + "".join("  " * (i + 1) + "k:\n" for i in range(300)),
+    "name: t\n" + "- " * 5000 + "x\n",
+])
+def test_deep_nesting_is_one_error(text: str) -> None:
+    with pytest.raises(InputError) as info:
+        topo_input.load_yaml_text(text, "t.yaml")
+    assert info.value.path and info.value.path.startswith("t.yaml")
+
+
+def test_huge_integers_are_one_error() -> None:
+    with pytest.raises(InputError) as info:
+        topo_input.load_yaml_text("name: t\nnetworks:\n  a: {kind: isolated, mtu: " + "9" * 5000 + "}\n", "t.yaml")
+    assert "5000 digits" in info.value.message and info.value.path == "t.yaml:3:28"
+    errs = errors_of(doc(networks__lan__mtu=10**5000, networks__lan__bridge={"name": 10**5000}))
+    assert {e.path for e in errs} == {"networks.lan.mtu", "networks.lan.bridge.name"}
+    assert all("bit number" in e.message for e in errs), [e.message for e in errs]
+
+
+@pytest.mark.parametrize(("data", "ok"), [
+    ("name: t\n".encode("utf-16"), True),
+    ("name: t\n".encode("utf-16-be").join([b"\xfe\xff", b""]), True),
+    (b"\xef\xbb\xbfname: t\n", True),
+    ("name: tü\n".encode("latin-1"), False),
+    (b"name: t\n\xff\xfe", False),
+])
+def test_encodings(data: bytes, ok: bool) -> None:
+    if ok:
+        assert topo_input.load_yaml_bytes(data, "t.yaml").name == "t"
+        return
+    with pytest.raises(InputError) as info:
+        topo_input.load_yaml_bytes(data, "t.yaml")
+    assert info.value.path == "t.yaml" and "not UTF-8 text (byte" in info.value.message
+    assert "iconv" in (info.value.hint or "")
+
+
+# ---- issue 10: what an 802.1Qbg (or 802.1Qbh) port needs, known from the topology (item 14) --
+
+QBG = {"type": "802.1Qbg", "managerid": 11, "typeid": 1193047, "typeidversion": 2}
+PORT_CASES = [
+    ({"networks__e": {"kind": "macvtap", "mode": "vepa", "uplink": "eth1",
+                      "virtualport": {"type": "802.1Qbg", "managerid": 11}},
+      "vms__web__nics": [{"network": "e"}]},
+     "vms.web.nics[0].virtualport", "802.1Qbg virtual port has no typeid, typeidversion"),
+    ({"networks__e": {"kind": "macvtap", "mode": "vepa", "uplink": "eth1", "virtualport": QBG,
+                      "portgroups": {"w": {"default": True, "virtualport": {"typeid": 7}}}},
+      "vms__web__nics": [{"network": "e"}]},
+     "vms.web.nics[0].virtualport", "gets typeid 7 from portgroup 'w' and 1193047 from the network"),
+    ({"networks__e": {"kind": "macvtap", "mode": "vepa", "uplink": "eth1", "virtualport": QBG},
+      "vms__web__nics": [{"network": "e", "virtualport": {"type": "802.1Qbh"}}]},
+     "vms.web.nics[0].virtualport", "gets type 802.1Qbh from the NIC and 802.1Qbg from the network"),
+    ({"networks__e": {"kind": "macvtap", "mode": "vepa", "uplink": "eth1"},
+      "vms__web__nics": [{"network": "e", "attach": "direct", "virtualport": {"type": "802.1Qbg", "managerid": 3}}]},
+     "vms.web.nics[0].virtualport", "has no typeid, typeidversion"),
+    ({"networks__f": {"kind": "macvtap", "mode": "passthrough", "pf": "enp3s0f0", "virtualport": {"type": "802.1Qbh"}},
+      "vms__web__nics": [{"network": "f"}]}, "vms.web.nics[0].virtualport", "802.1Qbh virtual port has no profileid"),
+    ({"networks__e": {"kind": "macvtap", "mode": "vepa", "uplink": "eth1",
+                      "virtualport": {**QBG, "instanceid": "09b11c53-8b5c-4eeb-8f00-d84eaa0aaa4f"}}},
+     "networks.e.virtualport.instanceid", "every guest would share it"),
+    ({"networks__e": {"kind": "macvtap", "mode": "vepa", "uplink": "eth1", "virtualport": {**QBG, "managerid": 0}}},
+     "networks.e.virtualport.managerid", "reserves VSI manager ID 0"),
+]
+
+
+@pytest.mark.parametrize(("changes", "path", "message"), PORT_CASES, ids=[c[2][:40] for c in PORT_CASES])
+def test_virtual_ports_libvirt_could_not_start(changes: dict[str, Any], path: str, message: str) -> None:
+    errs = errors_of(doc(**changes))
+    assert any(e.path == path and message in e.message for e in errs), [str(e) for e in errs]
+
+
+def test_layers_of_a_virtual_port_that_agree_are_fine() -> None:
+    topo_input.load(doc(networks__e={"kind": "macvtap", "mode": "vepa", "uplink": "eth1",
+                                     "virtualport": {"type": "802.1Qbg", "managerid": 11},
+                                     "portgroups": {"w": {"virtualport": {"typeid": 1, "typeidversion": 1}},
+                                                    "d": {"default": True, "virtualport": QBG}}},
+                        vms__web__nics=[{"network": "e", "portgroup": "w"}, {"network": "e"},
+                                        {"network": "e", "virtualport": {
+                                            "instanceid": "09b11c53-8b5c-4eeb-8f00-d84eaa0aaa4f"}}]))
+
+
+def test_a_networks_rules_still_run_when_one_of_its_keys_is_bad() -> None:
+    """A bad mtu does not hide that the vlan-bridge has no uplink; a bad vlan is not also
+    reported as a missing one."""
+    errs = errors_of(doc(networks__v10={"kind": "vlan-bridge", "mtu": 20, "vlan": "x"}))
+    assert sorted(e.path or "" for e in errs) == ["networks.v10.mtu", "networks.v10.uplink", "networks.v10.vlan"]
+    assert [e.message for e in errs if e.path == "networks.v10.vlan"] == ["expected a whole number, got the text 'x'"]
+
+
+HUGE = "k" * 5000
+
+
+@pytest.mark.parametrize("changes", [
+    {"networks__lan__" + HUGE: 1},                        # an unknown key
+    {"networks__" + HUGE: {"kind": "isolated"}},           # a network name
+    {"vms__" + HUGE: {"host": "hv1"}},                     # a VM name
+    {"networks__lan__kind": HUGE},                         # a value among choices
+    {"networks__v10__uplink": HUGE},                       # a device name
+    {"networks__lan__" + HUGE: {"a" + HUGE: {"b" + HUGE: 1}}},  # a path of several
+], ids=["key", "network", "vm", "kind", "uplink", "nested"])
+def test_huge_text_of_the_document_is_echoed_short(changes: dict[str, Any]) -> None:
+    """Whatever the document holds, each problem stays a readable line: a run of text of
+    thousands of characters is shown by its start and its length."""
+    errs = errors_of(doc(**changes))
+    assert errs
+    for err in errs:
+        assert len(str(err)) < 1000 and "...(50" in str(err) and "characters)" in str(err), str(err)[:300]
+
+
+@pytest.mark.parametrize(("network", "paths"), [
+    ({"kind": "macvtap", "virtualport": {"instanceid": "09b11c53-8b5c-4eeb-8f00-d84eaa0aaa4f"}},
+     ["", ".mode", ".virtualport.instanceid", ".virtualport.type"]),
+    ({"kind": "vlan-bridge", "bridge": {"mac_table_manager": "libvirt"}, "portgroups": {"p": {"vlan": 5}}},
+     [".bridge.mac_table_manager", ".portgroups.p", ".uplink", ".vlan"]),
+    ({"kind": "hostdev", "vlan": {"trunk": True, "tags": [1, 2]},
+      "portgroups": {"p": {"bandwidth": {"inbound": {"average": 1000}}}}}, ["", ".portgroups.p", ".vlan"]),
+    ({"kind": "bridge", "bridge": {"stp": True}}, [".bridge", ".bridge.stp"]),
+    ({"kind": "openvswitch", "bridge": {"stp": True, "mac_table_manager": "kernel"},
+      "virtualport": {"type": "802.1Qbh"}},
+     [".bridge", ".bridge.mac_table_manager", ".bridge.stp", ".virtualport.type"]),
+    ({"kind": "nat", "domain": "x.example", "bridge": {"dummy_tap": True}}, ["", ".bridge.dummy_tap", ".domain"]),
+    ({"kind": "two-tier", "upstream": "bogus", "bridge": {"dummy_tap": True}},
+     [".access", ".bridge.dummy_tap", ".upstream"]),
+], ids=lambda v: v["kind"] if isinstance(v, dict) else "")
+def test_a_kinds_rules_report_every_independent_problem_at_once(network: dict[str, Any], paths: list[str]) -> None:
+    """A network's kind rules do not come in passes: one run names each of them."""
+    errs = errors_of(doc(networks__x=network))
+    assert sorted((e.path or "").removeprefix("networks.x") for e in errs) == paths, [str(e) for e in errs]
+
+
+def test_a_macvtap_network_without_mode_is_told_it_needs_one() -> None:
+    (err,) = errors_of(doc(networks__m={"kind": "macvtap", "uplink": "eth1"}))
+    assert err.path == "networks.m.mode" and "needs its mode" in err.message and "None" not in str(err)
+
+
+@pytest.mark.parametrize(("srv", "paths"), [
+    ({"port": 389}, ["port"]),
+    ({"priority": 0, "weight": 5}, ["priority", "weight"]),
+    ({"port": 389, "domain": "example.com"}, ["port"]),
+    ({"target": "ldap.example.com", "port": 0}, ["port"]),
+])
+def test_srv_records_libvirt_refuses_are_refused(srv: dict[str, Any], paths: list[str]) -> None:
+    """libvirt takes port, priority and weight only with a target, and no port 0."""
+    errs = errors_of(doc(networks__lan__dns={"srv": [{"service": "ldap", "protocol": "tcp", **srv}]}))
+    assert sorted(e.path or "" for e in errs) == [f"networks.lan.dns.srv[0].{k}" for k in paths]
+
+
+def test_an_srv_record_with_its_target_is_fine() -> None:
+    topo_input.load(doc(networks__lan__dns={"srv": [
+        {"service": "ldap", "protocol": "tcp", "target": "ldap.example.com", "port": 389,
+         "priority": 0, "weight": 65535}, {"service": "http", "protocol": "tcp"}]}))
+
+
+@pytest.mark.parametrize("kind", ["NAT", None, 5])
+def test_a_network_without_a_kind_still_has_its_values_read(kind: Any) -> None:
+    """The kind decides which keys a network takes, not how a value reads: a bad kind
+    (or none) does not hide a bad subnet or mtu until the next run."""
+    net = {"subnet": "10.0.0.0/33", "mtu": "1:30", "bogus": 1}
+    errs = errors_of(doc(networks__lan={**net, "kind": kind} if kind is not None else net))
+    assert sorted(e.path or "" for e in errs) == sorted([
+        "networks.lan" if kind is None else "networks.lan.kind",
+        "networks.lan.bogus", "networks.lan.mtu", "networks.lan.subnet"])
+
+
+def test_a_misspelt_kind_is_one_problem() -> None:
+    (err,) = errors_of(doc(networks__lan={"knid": "nat", "subnet": "10.0.0.0/24"}))
+    assert err.message == "'kind' is required here" and "'knid' is given" in (err.hint or "")
