@@ -136,6 +136,13 @@ def evaluate(actions: Sequence[Action], snap: Snapshot) -> list[Verdict]:
         verdicts.append(v)
     if errors:
         raise ErrorList.of(errors) if len(errors) > 1 else errors[0]
+    if snap.complete:  # netlink saw everything: an undecided action would be silently skipped
+        unknown = [ConflictError("the kernel shows a device under this name that vnet cannot tell apart "
+                                 "from the one wanted", path=a.origin or a.describe(),
+                                 hint="rename or delete that device, or change the topology's names")
+                   for a, v in zip(actions, verdicts) if v.sign == "?"]
+        if unknown:
+            raise ErrorList.of(list(unknown)) if len(unknown) > 1 else unknown[0]
     return verdicts
 
 

@@ -136,3 +136,36 @@ def test_pruning_a_bridge_with_guests_is_refused(ns: str, tmp_path: Path) -> Non
     assert ok(ns, tmp_path, "apply", [bridge("bra")])["released"] == [
         "bridge brb (mac picked by the kernel, stp off, delay 0)"]
     assert "brb" not in links(ns)
+
+
+WRONG_KIND: dict[str, dict[str, Any]] = {
+    "vlan": {"type": "EnsureVlanLink", "parent": "eth1", "vid": 10},
+    "veth": {"type": "EnsureVethPair", "peer": "wk-peer"},
+    "tap": {"type": "EnsureTap", "mac": None},
+    "macvlan": {"type": "EnsureMacvlan", "parent": "eth1"},
+    "bridge": {"type": "EnsureBridge"},
+}
+
+
+@pytest.mark.parametrize("existing", ["lo", "eth1", "brk"])
+@pytest.mark.parametrize("wanted", sorted(WRONG_KIND))
+def test_an_existing_device_of_another_kind_is_a_conflict(ns: str, tmp_path: Path, wanted: str,
+                                                          existing: str) -> None:
+    """A device name already taken by a device of another kind — a plain one (lo, a NIC)
+    included, which has no kind at all — is a conflict in the plan and in apply: never
+    "unknown", skipped, and then used (a VLAN device name ``lo`` bridged untagged)."""
+    ip(ns, "link", "add", "eth1", "type", "veth", "peer", "name", "eth1p")
+    ip(ns, "link", "add", "brk", "type", "bridge")
+    ip(ns, "addr", "flush", "dev", "lo")  # else bridging lo is refused for its addresses alone
+    kinds = {"lo": "plain", "eth1": "veth", "brk": "bridge"}
+    if kinds[existing] == wanted or (existing == "eth1" and wanted == "macvlan"):
+        pytest.skip("same kind: not this test")
+    act = {**WRONG_KIND[wanted], "name": existing, "mark": MARK + existing}
+    bridged = [act, bridge("brz"), {"type": "SetMaster", "device": existing, "bridge": "brz"}]
+    before = links(ns)
+    for op in ("plan", "apply"):
+        r = run(ns, tmp_path, op, bridged)
+        assert not r["ok"] and r["exit_code"] == 4, (op, r)
+        assert f"{existing} already exists" in r["error"], (op, r)
+    after = links(ns)
+    assert set(after) == set(before) and after[existing].get("master") == before[existing].get("master")

@@ -171,7 +171,13 @@ class NewLink(Action):
         kernel.set(self.name, alias=self.mark, **(then or {}))
 
 
-def must_not_exist_as_other(lk: Link, kind: str, what: str, hint: str) -> None:
+def must_not_exist_as_other(lk: Link, kind: str, what: str, hint: str, snap: Optional[Snapshot] = None) -> None:
+    """A device of another kind under the wanted name is a conflict.  With a complete
+    (netlink) snapshot, no kind at all means a plain device — a physical NIC, ``lo`` —
+    which is never of the kind wanted either."""
     if lk.kind is not None and lk.kind != kind:
         raise ConflictError(f"{lk.name} already exists as a {lk.kind} device, not a {kind}", path=what,
                             hint=hint)
+    if lk.kind is None and snap is not None and snap.complete:
+        raise ConflictError(f"{lk.name} already exists as a plain device (a physical NIC or loopback), "
+                            f"not a {kind}", path=what, hint=hint)

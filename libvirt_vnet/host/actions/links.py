@@ -60,8 +60,8 @@ class EnsureVlanLink(NewLink):
         if lk is None:
             return Verdict("+")
         hint = f"delete it or pick another name with vlan_device: (it is not vnet's: {lk.alias or 'no mark'})"
-        must_not_exist_as_other(lk, "vlan", self.describe(), hint)
-        if lk.vlan_id is None and lk.kind is None:
+        must_not_exist_as_other(lk, "vlan", self.describe(), hint, snap)
+        if lk.vlan_id is None and lk.kind is None and not snap.complete:
             return UNKNOWN
         same_parent = parent is not None and lk.link == parent.index
         if lk.vlan_id != self.vid or not same_parent:
@@ -200,7 +200,7 @@ class EnsureVethPair(NewLink):
         hint = "rename or delete that device, or change the topology's names"
         for lk in (a, b):
             if lk is not None:
-                must_not_exist_as_other(lk, "veth", self.describe(), hint)
+                must_not_exist_as_other(lk, "veth", self.describe(), hint, snap)
                 if not owned(lk):
                     raise ConflictError(f"{lk.name} already exists and vnet did not create it",
                                         path=self.describe(), hint=hint)
@@ -246,7 +246,7 @@ class EnsureTap(NewLink):
         lk = snap.get(self.name)
         if lk is None:
             return Verdict("+")
-        must_not_exist_as_other(lk, "tun", self.describe(), "rename or delete that device")
+        must_not_exist_as_other(lk, "tun", self.describe(), "rename or delete that device", snap)
         if not owned(lk):
             raise ConflictError(f"{self.name} already exists and vnet did not create it", path=self.describe(),
                                 hint="delete it, or turn dummy_tap off")
@@ -304,7 +304,7 @@ class EnsureMacvlan(NewLink):
         lk = snap.get(self.name)
         if lk is None:
             return Verdict("+")
-        must_not_exist_as_other(lk, "macvlan", self.describe(), "rename or delete that device")
+        must_not_exist_as_other(lk, "macvlan", self.describe(), "rename or delete that device", snap)
         if not owned(lk):
             raise ConflictError(f"{self.name} already exists and vnet did not create it", path=self.describe(),
                                 hint="name the shim differently (shim: {name: ...})")
