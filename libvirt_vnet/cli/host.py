@@ -24,6 +24,7 @@ topologies may share a VLAN device or bridge: it is removed only when its last u
 destroyed, and never while guests are still on it (host-destroy --force unplugs them).
 With `vnet hooks install`, libvirt's hooks do the same when networks and VMs start and stop
 (holders network:NAME, domain:NAME in host-status).
+Every host command first finishes a teardown, or rolls back an apply, that a killed run left.
 """
 
 
@@ -66,11 +67,31 @@ def preflight_problems(topo: Any, host: str) -> list[ConflictError]:
             for need, devices in wanted.items() for p in preflight.check(devices, need)]
 
 
+def settle_first(state_dir: Optional[str]) -> None:
+    """Every host command first finishes or undoes what an interrupted (killed) run left:
+    as root it does so under the lock; without the rights to, it says so."""
+    import os
+
+    from ..host import executor
+    from ..host.state import Store
+
+    store = Store(state_dir)
+    left = executor.interrupted(store)
+    if not left:
+        return
+    if os.path.isdir(store.root) and not os.access(store.root, os.W_OK):
+        print(f"note: {store.root} records {left}; run vnet host-status as root to finish it")
+        return
+    executor.settle(store)
+    print(f"Finished {left} first.")
+
+
 def cmd_plan(args: argparse.Namespace) -> int:
     from ..host import executor
     from ..host.state import Store
 
     topo, host, actions, holder = _host_plan(args)
+    settle_first(args.state_dir)
     result = executor.plan(actions, holder, store=Store(args.state_dir))
     print(f"Host plan for topology {topo.name!r} on host {host!r} (read from {result.source}):")
     print(result.render(verbose=args.verbose))
@@ -94,6 +115,7 @@ def cmd_host_apply(args: argparse.Namespace) -> int:
     problems = preflight_problems(topo, host)
     if problems:
         raise ErrorList.of(list(problems))
+    settle_first(args.state_dir)
     result = executor.apply(actions, holder, store=Store(args.state_dir))
     for line in result.changed:
         print(f"  {line}")
@@ -118,6 +140,7 @@ def cmd_host_destroy(args: argparse.Namespace) -> int:
         holder = planner.holder_for(topo.name, host)
     else:
         holder = args.topology
+    settle_first(args.state_dir)
     known = executor.holders(Store(args.state_dir))
     if holder not in known:
         listed = ", ".join(sorted(known)) or "none"
@@ -136,6 +159,7 @@ def cmd_host_destroy(args: argparse.Namespace) -> int:
 def cmd_host_status(args: argparse.Namespace) -> int:
     from ..host.state import Store
 
+    settle_first(args.state_dir)
     store = Store(args.state_dir)
     ledger = store.load()
     if not ledger.holders:
@@ -169,7 +193,9 @@ def add_parsers(sub: argparse._SubParsersAction[Any]) -> None:
                        "bridges with pinned MACs, veth links, bridge-port flags, the macvlan "
                        "shim, SR-IOV VF counts and VF settings) with the kernel's current state, "
                        "and print the difference: + create, ~ change, − destroy (objects this "
-                       "topology no longer needs).  Read-only; works without root.  With -v also "
+                       "topology no longer needs).  Read-only and works without root — except that, "
+                       "like every host command, it first finishes or rolls back what an interrupted "
+                       "(killed) vnet run left, when it has the rights to.  With -v also "
                        "what is already in place.", epilog=HOST_EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     add_host_args(s, "topology YAML file")

@@ -200,6 +200,38 @@ def recover(store: Store, ledger: Ledger, kernel_factory: KernelFactory) -> None
             _run_pending(kernel, store, ledger)
 
 
+def interrupted(store: Store) -> str:
+    """What a killed run left for the next command to finish ("" when nothing); read-only."""
+    bits = []
+    if store.journal.exists():
+        jid, records = store.journal.read()
+        try:
+            committed = store.load().committed
+        except VnetError:
+            committed = ""
+        if records and jid != committed:
+            bits.append(f"an interrupted apply ({len(records)} change(s) to roll back)")
+    try:
+        pending = len(store.load().pending)
+    except VnetError:
+        pending = 0
+    if pending:
+        bits.append(f"an interrupted teardown ({pending} step(s) pending)")
+    return " and ".join(bits)
+
+
+def settle(store: Optional[Store] = None, kernel_factory: KernelFactory = netlink_kernel) -> str:
+    """Finish or undo what an interrupted run left (under the lock); what was done, or ""."""
+    store = store or Store()
+    left = interrupted(store)
+    if not left:
+        return ""
+    with store.locked() as ledger:
+        if store.journal.exists() or ledger.pending:
+            recover(store, ledger, kernel_factory)
+    return left
+
+
 def _undo_all(kernel: Kernel, undo: Sequence[Undo], *, unmarked_ok: bool = False) -> list[str]:
     """Replay undo records in reverse; the problems (never raised: undo all we can)."""
     problems = []
