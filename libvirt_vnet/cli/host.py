@@ -180,6 +180,22 @@ def cmd_host_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_host_repair(args: argparse.Namespace) -> int:
+    from ..host.state import Store
+
+    store = Store(args.state_dir)
+    moved = store.repair()
+    if not moved:
+        print(f"{store.root}: nothing damaged; nothing changed.")
+        return 0
+    for path in moved:
+        print(f"  moved aside: {path}")
+    print("vnet no longer remembers what those files recorded.  Devices vnet created keep their mark "
+          "(ifalias vnet:<topology>:<name>): `vnet host-apply` of their topology takes them back; "
+          "delete the others by hand (ip -d link shows the alias).")
+    return 0
+
+
 def add_host_args(p: argparse.ArgumentParser, topology_help: str) -> None:
     p.add_argument("topology", help=topology_help)
     p.add_argument("--host", help="which of the topology's hosts this machine is (needed when it has several)")
@@ -229,3 +245,15 @@ def add_parsers(sub: argparse._SubParsersAction[Any]) -> None:
                        "(topology@host, network, domain), and what is shared.")
     s.add_argument("--state-dir", metavar="DIR", help="state directory (default $VNET_STATE_DIR or /run/libvirt-vnet)")
     s.set_defaults(func=cmd_host_status)
+
+    s = sub.add_parser("host-repair", help="move a damaged state directory's files aside",
+                       description="When host commands or hooks fail with 'damaged state' (exit 7: "
+                       "state.json or journal.jsonl cannot be read back), move the damaged files "
+                       "aside (NAME.damaged-TIME, kept for inspection) under the lock, so that vnet "
+                       "works again.  Their undo records are not carried out (they cannot be "
+                       "trusted): vnet's devices keep their ifalias vnet:… mark, host-apply of their "
+                       "topology takes them back, others are deleted by hand.  Files that read back "
+                       "fine are left alone.", epilog=HOST_EPILOG,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    s.add_argument("--state-dir", metavar="DIR", help="state directory (default $VNET_STATE_DIR or /run/libvirt-vnet)")
+    s.set_defaults(func=cmd_host_repair)

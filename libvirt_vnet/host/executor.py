@@ -102,7 +102,13 @@ class _RunLog:
         self.key = ""
 
     def record(self, undo: Undo) -> None:
-        self.store.journal.record(self.key, undo)
+        try:
+            self.store.journal.record(self.key, undo)
+        except ValueError as exc:  # refused before it is journalled, and before the change
+            raise ApplyError(f"{self.key.split(':', 1)[-1]}: refusing a change whose undo record would be "
+                             f"invalid ({exc})", path=self.key,
+                             hint="a value in the topology or the domain's metadata is wrong; fix it "
+                             "and run again") from None
         self.records.append((self.key, undo))
 
     def cancel(self) -> None:
@@ -238,7 +244,7 @@ def _undo_all(kernel: Kernel, undo: Sequence[Undo], *, unmarked_ok: bool = False
     for rec in reversed(undo):
         try:
             replay(kernel, rec, unmarked_ok=unmarked_ok)
-        except (OSError, VnetError) as exc:
+        except Exception as exc:  # whatever one step raises, undo the rest
             problems.append(f"{rec['op']} {rec.get('name') or rec.get('pf')}: {exc}")
             log.error("undo %r failed: %s", rec, exc)
     return problems
@@ -252,7 +258,7 @@ def _run_pending(kernel: Kernel, store: Store, ledger: Ledger) -> list[str]:
         rec = ledger.pending[0]
         try:
             replay(kernel, rec)
-        except (OSError, VnetError) as exc:
+        except Exception as exc:  # a failed step is recorded, the others still run
             problem = f"{rec['op']} {rec.get('name') or rec.get('pf')}: {getattr(exc, 'strerror', None) or exc}"
             problems.append(problem)
             ledger.failed.append({"undo": rec, "error": problem})

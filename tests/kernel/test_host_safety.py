@@ -121,7 +121,8 @@ def test_a_damaged_state_file_is_an_error_not_a_traceback(ns: str, tmp_path: Pat
     tmp_path.chmod(0o700)
     (tmp_path / "state.json").write_text(json.dumps({"version": 1, "objects": [], "holders": {}}))
     r = run(ns, tmp_path, "apply", [bridge("brd")])
-    assert r["exit_code"] == 6 and "state.json is damaged" in r["error"], r
+    assert r["exit_code"] == 7 and "state.json is damaged" in r["error"], r
+    assert r["type"] == "DamagedStateError" and "brd" not in links(ns)
 
 
 def test_pruning_a_bridge_with_guests_is_refused(ns: str, tmp_path: Path) -> None:
@@ -169,3 +170,18 @@ def test_an_existing_device_of_another_kind_is_a_conflict(ns: str, tmp_path: Pat
         assert f"{existing} already exists" in r["error"], (op, r)
     after = links(ns)
     assert set(after) == set(before) and after[existing].get("master") == before[existing].get("master")
+
+
+@pytest.mark.parametrize("address", ["198.51.100.2/abc", "198.51.100.2", "198.51.100.2/33", "x/24"])
+def test_a_bad_shim_address_is_refused_and_poisons_nothing(ns: str, tmp_path: Path, address: str) -> None:
+    """A bad value reaching the engine is refused before its undo record is journalled
+    (it used to be journalled, then crash the rollback and every later command)."""
+    ip(ns, "link", "add", "up1", "type", "veth", "peer", "name", "up1p")
+    before = links(ns)
+    shim = {"type": "EnsureMacvlan", "name": "shim1", "parent": "up1", "mark": MARK + "shim1"}
+    r = run(ns, tmp_path, "apply", [bridge("brs"), {**shim, "address": address}])
+    assert not r["ok"] and r["exit_code"] == 6 and "invalid" in r["error"] and "Traceback" not in r["stderr"], r
+    assert set(links(ns)) == set(before) and not (tmp_path / "journal.jsonl").exists()
+    ok(ns, tmp_path, "apply", [bridge("brs"), {**shim, "address": "198.51.100.2/24"}])
+    ok(ns, tmp_path, "destroy", [])
+    assert set(links(ns)) == set(before)
