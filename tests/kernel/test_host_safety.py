@@ -185,3 +185,43 @@ def test_a_bad_shim_address_is_refused_and_poisons_nothing(ns: str, tmp_path: Pa
     ok(ns, tmp_path, "apply", [bridge("brs"), {**shim, "address": "198.51.100.2/24"}])
     ok(ns, tmp_path, "destroy", [])
     assert set(links(ns)) == set(before)
+
+
+KINDS_CREATED = {
+    "bridge": (bridge("brk2"), ["type", "bridge"]),
+    "veth": ({"type": "EnsureVethPair", "name": "vk2", "peer": "vk2p", "mark": MARK + "vk2"},
+             ["type", "veth", "peer", "name", "vk2p"]),
+    "tap": ({"type": "EnsureTap", "name": "tk2", "mac": None, "mark": MARK + "tk2"}, ["type", "tuntap"]),
+    "macvlan": ({"type": "EnsureMacvlan", "name": "mk2", "parent": "up2", "mark": MARK + "mk2"},
+                ["link", "up2", "type", "macvlan", "mode", "bridge"]),
+}
+
+
+@pytest.mark.parametrize("replaced", [True, False], ids=["user-replaced-it", "left-as-created"])
+@pytest.mark.parametrize("kind", sorted(KINDS_CREATED))
+def test_rollback_of_a_killed_create_deletes_only_the_device_it_made(ns: str, tmp_path: Path, kind: str,
+                                                                     replaced: bool) -> None:
+    """Killed after creating a link and before marking it; the user then makes their own
+    device under that name (no mark).  The next vnet command — for another topology —
+    rolls the dead apply back: it deletes the link the dead run made (same ifindex) and
+    never the user's (another ifindex)."""
+    ip(ns, "link", "add", "up2", "type", "veth", "peer", "name", "up2p")
+    act, how = KINDS_CREATED[kind]
+    name = act["name"]
+    if kind == "tap":
+        how = ["mode", "tap"]
+    killed = run(ns, tmp_path, "apply", [act], kill_at=2)  # 1: the creation; killed before the mark
+    assert killed["returncode"] == -9, killed
+    assert links(ns)[name].get("ifalias", "") == ""
+    if replaced:
+        ip(ns, "link", "del", name)
+        if kind == "tap":
+            ip(ns, "tuntap", "add", name, *how)
+        else:
+            ip(ns, "link", "add", name, *how)
+    user_index = links(ns)[name]["ifindex"]
+    hostctl(ns, {"op": "apply", "holder": "other", "state_dir": str(tmp_path), "actions": [bridge("bro")]})
+    if replaced:
+        assert name in links(ns) and links(ns)[name]["ifindex"] == user_index, "the user's device was deleted"
+    else:
+        assert name not in links(ns), "the dead run's own device was left behind"

@@ -92,7 +92,9 @@ def replay(kernel: Kernel, undo: Undo, *, unmarked_ok: bool = False) -> None:
     """Carry out one undo record.  Deletion is guarded by ownership: only a link that
     still carries the mark vnet gave it is deleted — or, with ``unmarked_ok`` (rolling
     back an apply that was interrupted between creating a link and marking it), one with
-    no mark at all and the kind vnet created.  Anything else is left and logged."""
+    no mark at all, the kind vnet created and the interface index recorded before the
+    creation (the proof it is that device).  A recorded index that differs means the
+    device is someone else's, marked or not.  Anything else is left and logged."""
     import errno
     import logging
 
@@ -103,7 +105,12 @@ def replay(kernel: Kernel, undo: Undo, *, unmarked_ok: bool = False) -> None:
             lk = kernel.lookup(undo["name"])
             if lk is None:
                 return
-            if lk.alias == undo["mark"] or (unmarked_ok and lk.alias == "" and lk.kind == undo.get("kind")):
+            index = undo.get("ifindex")
+            if index is not None and lk.index != index:
+                log.warning("not deleting %s: it is not the device vnet created (ifindex %s, not %s)",
+                            undo["name"], lk.index, index)
+            elif lk.alias == undo["mark"] or (unmarked_ok and index is not None and lk.alias == ""
+                                             and lk.kind == undo.get("kind")):
                 kernel.delete(undo["name"])
             else:
                 log.warning("not deleting %s: it does not carry vnet's mark %r (alias %r)",
