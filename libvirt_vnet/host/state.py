@@ -265,7 +265,8 @@ class Store:
     """The state directory."""
 
     def __init__(self, root: Optional[str] = None, lock_timeout: float = 120.0):
-        self.root = state_dir(root)
+        # normalised: a trailing slash would make lstat() follow a symlink (trust check bypassed)
+        self.root = os.path.normpath(os.path.abspath(state_dir(root)))
         self.lock_timeout = lock_timeout
         self.journal = Journal(os.path.join(self.root, "journal.jsonl"))
         self._path = os.path.join(self.root, "state.json")
@@ -291,9 +292,19 @@ class Store:
             self._acquire(fd)
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            self._clean_stale_temporaries()
             yield
         finally:
             os.close(fd)  # releases the lock
+
+    def _clean_stale_temporaries(self) -> None:
+        """Remove ``state.json.tmp[.PID]`` files killed writers left (under the lock, no
+        writer is alive; older versions named them by pid)."""
+        with suppress(OSError):
+            for name in os.listdir(self.root):
+                if name == "state.json.tmp" or name.startswith("state.json.tmp."):
+                    with suppress(OSError):
+                        os.unlink(os.path.join(self.root, name))
 
     def repair(self) -> list[str]:
         """Move a damaged ``state.json`` / ``journal.jsonl`` aside (``NAME.damaged-TIME``),
@@ -354,8 +365,10 @@ class Store:
                           self.root) from None
 
     def save(self, ledger: Ledger) -> None:
-        tmp = f"{self._path}.tmp.{os.getpid()}"
-        with open(tmp, "w") as f:
+        """Atomically, through one fixed temporary name (saves happen under the lock): a
+        killed writer leaves at most that one file, which the next save overwrites."""
+        tmp = f"{self._path}.tmp"
+        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600), "w") as f:
             json.dump(ledger.to_json(), f, indent=1, sort_keys=False)
             f.write("\n")
             f.flush()

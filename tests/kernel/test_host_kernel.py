@@ -203,7 +203,7 @@ def test_two_tier_topology(host: Host) -> None:
         assert vu.get("link") == va["ifname"] and va.get("link") == vu["ifname"]
         assert vu.get("master") == f"acc-{sw}" and va.get("master") == "agg0"
         assert is_up(vu) and is_up(va)
-        assert vu.get("ifalias") == va.get("ifalias") == f"vnet:tt:vu-campus-{sw}"
+        assert vu.get("ifalias") == f"vnet:tt:vu-campus-{sw}" and va.get("ifalias") == f"vnet:tt:va-campus-{sw}"
     assert info(lk["acc-sw2"])["stp_state"] == 1 and info(lk["acc-sw2"])["forward_delay"] == 200
     assert info(lk["acc-sw1"])["stp_state"] == 0
     assert lk["agg0"]["address"] == "52:54:00:66:00:01"

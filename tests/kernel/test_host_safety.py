@@ -225,3 +225,13 @@ def test_rollback_of_a_killed_create_deletes_only_the_device_it_made(ns: str, tm
         assert name in links(ns) and links(ns)[name]["ifindex"] == user_index, "the user's device was deleted"
     else:
         assert name not in links(ns), "the dead run's own device was left behind"
+
+
+def test_each_veth_end_carries_its_own_mark(ns: str, tmp_path: Path) -> None:
+    ok(ns, tmp_path, "apply", [{"type": "EnsureVethPair", "name": "vu-m", "peer": "va-m", "mark": MARK + "vu-m"}])
+    lk = links(ns)
+    assert lk["vu-m"]["ifalias"] == MARK + "vu-m" and lk["va-m"]["ifalias"] == MARK + "va-m"
+    assert ok(ns, tmp_path, "apply", [{"type": "EnsureVethPair", "name": "vu-m", "peer": "va-m",
+                                       "mark": MARK + "vu-m"}])["changed"] == []
+    ok(ns, tmp_path, "destroy", [])
+    assert "vu-m" not in links(ns) and "va-m" not in links(ns)

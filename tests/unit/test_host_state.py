@@ -197,3 +197,36 @@ def test_host_repair_gets_the_host_back(tmp_path: Path, damage: str) -> None:
     executor.apply([], "h", store=Store(str(tmp_path)))
     r = vnet("host-repair", "--state-dir", str(tmp_path))
     assert r.returncode == 0 and "nothing damaged" in r.stdout, r
+
+
+@pytest.mark.parametrize("suffix", ["", "/", "//", "/."])
+def test_a_symlinked_state_dir_is_refused_however_it_is_spelled(tmp_path: Path, suffix: str) -> None:
+    from libvirt_vnet.host.state import StateError
+
+    real = tmp_path / "real"
+    real.mkdir(mode=0o700)
+    (tmp_path / "link").symlink_to(real)
+    with pytest.raises(StateError, match="symlink"), Store(str(tmp_path / "link") + suffix).locked():
+        pass
+
+
+def test_killed_writers_temporary_files_are_cleaned(tmp_path: Path) -> None:
+    tmp_path.chmod(0o700)
+    for name in ("state.json.tmp.4242", "state.json.tmp.1", "state.json.tmp"):
+        (tmp_path / name).write_text("{")
+    executor.apply([], "h", store=Store(str(tmp_path)))
+    store = Store(str(tmp_path))
+    with store.locked() as ledger:
+        store.save(ledger)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lock", "state.json"]
+
+
+def test_the_hosts_state_dir_does_not_leak_into_a_lab() -> None:
+    from libvirt_vnet.lab.sandbox import Lab, inner_env
+
+    assert inner_env({"VNET_STATE_DIR": "/srv/vnet", "PATH": "/bin"}) == {"PATH": "/bin"}
+    os.environ["VNET_STATE_DIR"] = "/srv/vnet"
+    try:
+        assert "VNET_STATE_DIR" not in Lab("x").env()
+    finally:
+        del os.environ["VNET_STATE_DIR"]

@@ -190,6 +190,12 @@ class EnsureVethPair(NewLink):
     def describe(self) -> str:
         return f"veth pair {self.name} ↔ {self.peer}"
 
+    @property
+    def peer_mark(self) -> str:
+        """Each end carries its own mark: ``vnet:<topology>:<peer>`` for the peer."""
+        head, sep, tail = self.mark.rpartition(":")
+        return f"{head}{sep}{self.peer}" if sep and tail == self.name else self.mark
+
     def provides(self) -> set[str]:
         return {self.name, self.peer}
 
@@ -215,7 +221,7 @@ class EnsureVethPair(NewLink):
         a = snap.get(self.name)
         if a is None:
             self._create(kernel, rec, "veth", peer=self.peer, up=True, mtu=self.mtu)
-            kernel.set(self.peer, alias=self.mark, up=True)
+            kernel.set(self.peer, alias=self.peer_mark, up=True)
             return
         for name in (self.name, self.peer):
             lk = snap.get(name)
