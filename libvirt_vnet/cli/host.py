@@ -53,8 +53,8 @@ def _host_plan(args: argparse.Namespace) -> tuple[Any, str, list[Any], str]:
 
 def preflight_problems(topo: Any, host: str) -> list[ConflictError]:
     """What this host lacks beyond devices for the topology's networks on it (lldpad and
-    a physical uplink for 802.1Qbg: host.preflight), each at the topology place that
-    asks for it."""
+    a physical uplink for 802.1Qbg: host.preflight; any uplink a network names), each at
+    the topology place that asks for it."""
     from ..drivers import registry
     from ..host import preflight
 
@@ -62,9 +62,23 @@ def preflight_problems(topo: Any, host: str) -> list[ConflictError]:
     for net in topo.networks_on(host):
         for req in registry.driver_for(net.kind).host_requirements(net, topo, host):
             wanted.setdefault(req.need, {}).setdefault(req.device, req.path)
-    return [ConflictError(f"needs {p.need}: {p.device + ': ' if p.device else ''}{p.message}",
-                          path=devices.get(p.device or "", next(iter(devices.values()))), hint=p.hint)
-            for need, devices in wanted.items() for p in preflight.check(devices, need)]
+    out = [ConflictError(f"needs {p.need}: {p.device + ': ' if p.device else ''}{p.message}",
+                         path=devices.get(p.device or "", next(iter(devices.values()))), hint=p.hint)
+           for need, devices in wanted.items() for p in preflight.check(devices, need)]
+    # an uplink only libvirt uses (a macvtap network without shim) is in no host action:
+    # without this, plan says "No changes" on a host that lacks it
+    told = {dev for devices in wanted.values() for dev in devices}
+    uplinks: dict[str, str] = {}
+    for net in topo.networks_on(host):
+        if net.kind != "macvtap":  # guests attach to it directly (a NAT's forward dev may be absent)
+            continue
+        for up in (getattr(net, "uplink", None), *(getattr(net, "uplinks", None) or ())):
+            if up and up not in told:
+                uplinks.setdefault(up, f"{net.path}.uplink")
+    out += [ConflictError(f"the uplink {dev} does not exist on this host", path=uplinks[dev],
+                          hint=f"fix the network's uplink (or hosts.{host}.uplinks), or create the device")
+            for dev in preflight.missing_devices(uplinks)]
+    return out
 
 
 def settle_first(state_dir: Optional[str]) -> None:
@@ -94,8 +108,12 @@ def cmd_plan(args: argparse.Namespace) -> int:
     settle_first(args.state_dir)
     result = executor.plan(actions, holder, store=Store(args.state_dir))
     print(f"Host plan for topology {topo.name!r} on host {host!r} (read from {result.source}):")
-    print(result.render(verbose=args.verbose))
     problems = preflight_problems(topo, host)
+    text = result.render(verbose=args.verbose)
+    if problems:  # the host does not match: it lacks what no device change can bring
+        text = text.replace("No changes: the host already matches", "No device changes, but the host lacks "
+                            "what the preflight below names")
+    print(text)
     if problems:  # what host-apply refuses, and what would wedge libvirt at a guest's start
         print(f"Preflight: {plural(len(problems), 'problem')} (host-apply refuses until fixed):")
         for err in problems:
