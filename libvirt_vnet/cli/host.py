@@ -164,7 +164,10 @@ def cmd_host_destroy(args: argparse.Namespace) -> int:
         listed = ", ".join(sorted(known)) or "none"
         print(f"{holder}: nothing held (already clean; holders on record: {listed})")
         return 0
+    forced = _refuse_running(holder, args.connect, args.force)
     result = executor.destroy(holder, store=Store(args.state_dir), force=args.force)
+    if forced:
+        print(f"forced: {forced}; its host plumbing is removed anyway")
     for text in result.released:
         print(f"  − {text}")
     for text in result.kept:
@@ -172,6 +175,35 @@ def cmd_host_destroy(args: argparse.Namespace) -> int:
     if result.released or result.kept:
         print(f"{holder}: {plural(len(result.released), 'object')} removed, {len(result.kept)} kept for other holders.")
     return 0
+
+
+def _refuse_running(holder: str, uri: str, force: bool) -> str:
+    """A hook holder (``domain:NAME[/ports]``, ``network:NAME``) whose domain or network is
+    still running keeps its plumbing: refused unless ``force`` (then what was forced).
+    libvirt is asked at ``uri``; when it cannot answer, only ``force`` goes on."""
+    from .. import virt
+    from ..errors import LibvirtError, VnetError
+
+    kind, _, rest = holder.partition(":")
+    if kind not in ("domain", "network") or not rest:
+        return ""
+    name = rest.split("/", 1)[0]
+    try:
+        with virt.connect(uri) as conn:
+            running = virt.is_active(conn, kind, name)
+    except VnetError as exc:
+        if force:
+            return f"libvirt at {uri} could not say whether {kind} {name} runs ({exc.message})"
+        raise LibvirtError(f"cannot ask libvirt at {uri} whether {kind} {name} is running: {exc.message}",
+                           path=holder, hint="give the right URI with --connect, or --force to remove its "
+                           "plumbing without asking (a running one loses its network)") from None
+    if not running:
+        return ""
+    if force:
+        return f"{kind} {name} is running (its guests lose their network)"
+    stop = f"virsh -c {uri} {'destroy' if kind == 'domain' else 'net-destroy'} {name}"
+    raise ConflictError(f"{kind} {name} is running: its plumbing is in use", path=holder,
+                        hint=f"stop it first ({stop}), which releases it through the hooks; or --force")
 
 
 def cmd_host_status(args: argparse.Namespace) -> int:
@@ -255,7 +287,11 @@ def add_parsers(sub: argparse._SubParsersAction[Any]) -> None:
                        "deleted.", epilog=HOST_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_host_args(s, "topology YAML file, or a holder name from host-status")
     s.add_argument("--force", action="store_true",
-                   help="delete vnet's bridges even when guests' ports are still on them (they are unplugged)")
+                   help="delete vnet's bridges even when guests' ports are still on them (they are unplugged), "
+                   "and release a domain:/network: holder whose domain or network still runs (or whose "
+                   "libvirt cannot be asked)")
+    s.add_argument("--connect", metavar="URI", default="qemu:///system",
+                   help="libvirt asked whether a domain:/network: holder still runs (default qemu:///system)")
     s.set_defaults(func=cmd_host_destroy)
 
     s = sub.add_parser("host-status", help="list the host plumbing vnet holds, by holder",
