@@ -173,7 +173,8 @@ def cmd_host_destroy(args: argparse.Namespace) -> int:
     for text in result.kept:
         print(f"  < {text}")
     if result.released or result.kept:
-        print(f"{holder}: {plural(len(result.released), 'object')} removed, {len(result.kept)} kept for other holders.")
+        print(f"{holder}: {plural(len(result.released), 'object')} removed, {len(result.kept)} kept "
+              "(other holders use them, or they are no longer vnet's).")
     return 0
 
 

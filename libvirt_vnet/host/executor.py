@@ -250,14 +250,18 @@ def _undo_all(kernel: Kernel, undo: Sequence[Undo], *, unmarked_ok: bool = False
     return problems
 
 
-def _run_pending(kernel: Kernel, store: Store, ledger: Ledger) -> list[str]:
+def _run_pending(kernel: Kernel, store: Store, ledger: Ledger,
+                 left: Optional[dict[int, str]] = None) -> list[str]:
     """Carry out the pending teardown; a step that fails is kept in ``ledger.failed`` (shown
-    by ``vnet host-status``) instead of being forgotten."""
+    by ``vnet host-status``) instead of being forgotten.  ``left`` collects, by ``id`` of
+    the record, the steps that found the object no longer vnet's and left it."""
     problems = []
     while ledger.pending:
         rec = ledger.pending[0]
         try:
-            replay(kernel, rec)
+            why = replay(kernel, rec)
+            if why and left is not None:
+                left[id(rec)] = why
         except Exception as exc:  # a failed step is recorded, the others still run
             problem = f"{rec['op']} {rec.get('name') or rec.get('pf')}: {getattr(exc, 'strerror', None) or exc}"
             problems.append(problem)
@@ -422,7 +426,7 @@ def _hold_all(ledger: Ledger, holder: str, actions: Sequence[Action], snap: Snap
 
 
 def _release(ledger: Ledger, holder: str, keys: Sequence[str],
-             kept: Optional[list[str]] = None) -> list[str]:
+             kept: Optional[list[str]] = None, groups: Optional[list[tuple[str, list[Undo]]]] = None) -> list[str]:
     released = []
     for key in reversed(keys):
         rec = ledger.objects.get(key)
@@ -431,6 +435,8 @@ def _release(ledger: Ledger, holder: str, keys: Sequence[str],
         if undo:
             ledger.pending.extend(undo)
             released.append(rec.want if rec and rec.want else key)
+            if groups is not None:
+                groups.append((released[-1], undo))
         elif others and kept is not None:
             kept.append(f"{rec.want if rec and rec.want else key}  [still used by {', '.join(others)}]")
     return released
@@ -505,7 +511,8 @@ def destroy(holder: str, *, store: Optional[Store] = None,
         keys = list(ledger.holders.get(holder, []))
         if not keys:
             return result
-        result.released = _release(ledger, holder, keys, result.kept)
+        groups: list[tuple[str, list[Undo]]] = []
+        result.released = _release(ledger, holder, keys, result.kept, groups)
         if not ledger.pending:
             store.save(ledger)
             return result
@@ -517,7 +524,13 @@ def destroy(holder: str, *, store: Optional[Store] = None,
             if not force:
                 _refuse_busy_bridges(kernel, ledger.pending)
             store.save(ledger)  # first the intent (pending), then the kernel: a crash rolls forward
-            problems = _run_pending(kernel, store, ledger)
+            left: dict[int, str] = {}
+            problems = _run_pending(kernel, store, ledger, left)
+            for text, undo in groups:  # say exactly what was removed and what was left
+                why = [left[id(u)] for u in undo if id(u) in left]
+                if why:
+                    result.released.remove(text)
+                    result.kept.append(f"{text}  [{'; '.join(why)}]")
             if problems:
                 raise ApplyError(f"teardown of {holder} could not undo: {'; '.join(problems)}",
                                  hint="the devices named are left as they are; remove them by hand if "

@@ -235,3 +235,20 @@ def test_each_veth_end_carries_its_own_mark(ns: str, tmp_path: Path) -> None:
                                        "mark": MARK + "vu-m"}])["changed"] == []
     ok(ns, tmp_path, "destroy", [])
     assert "vu-m" not in links(ns) and "va-m" not in links(ns)
+
+
+def test_destroy_lists_exactly_what_it_removes_and_what_it_keeps(ns: str, tmp_path: Path) -> None:
+    """A bridge the user took over (changed its alias), an uplink the user moved: destroy
+    leaves them — and its listing says so, instead of "− bridge" for a bridge that stays."""
+    ip(ns, "link", "add", "eth1", "type", "veth", "peer", "name", "eth1p")
+    ok(ns, tmp_path, "apply", [bridge("brl"), bridge("brm"), {"type": "SetMaster", "device": "eth1", "bridge": "brm"}])
+    ip(ns, "link", "set", "brl", "alias", "mine now")
+    ip(ns, "link", "add", "br0", "type", "bridge")
+    ip(ns, "link", "set", "eth1", "master", "br0")
+    r = ok(ns, tmp_path, "destroy", [])
+    lk = links(ns)
+    assert "brl" in lk and "brm" not in lk and lk["eth1"]["master"] == "br0"
+    assert [t for t in r["released"] if "brl" in t or "eth1" in t] == [], r
+    assert any(t.startswith("bridge brm") for t in r["released"]), r
+    kept = " ".join(r["kept"])
+    assert "brl" in kept and "no longer carries vnet's mark" in kept and "eth1 changed" in kept, r

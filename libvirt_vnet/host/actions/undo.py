@@ -88,13 +88,14 @@ def _still_ours(lk: Link, undo: Undo) -> dict[str, Any]:
     return dict(undo["attrs"])
 
 
-def replay(kernel: Kernel, undo: Undo, *, unmarked_ok: bool = False) -> None:
+def replay(kernel: Kernel, undo: Undo, *, unmarked_ok: bool = False) -> str:
     """Carry out one undo record.  Deletion is guarded by ownership: only a link that
     still carries the mark vnet gave it is deleted — or, with ``unmarked_ok`` (rolling
     back an apply that was interrupted between creating a link and marking it), one with
     no mark at all, the kind vnet created and the interface index recorded before the
     creation (the proof it is that device).  A recorded index that differs means the
-    device is someone else's, marked or not.  Anything else is left and logged."""
+    device is someone else's, marked or not.  Anything else is left and logged.
+    Returns "" when done (or already gone), else why the object was left as it is."""
     import errno
     import logging
 
@@ -104,25 +105,28 @@ def replay(kernel: Kernel, undo: Undo, *, unmarked_ok: bool = False) -> None:
         if op == "delete":
             lk = kernel.lookup(undo["name"])
             if lk is None:
-                return
+                return ""
             index = undo.get("ifindex")
             if index is not None and lk.index != index:
                 log.warning("not deleting %s: it is not the device vnet created (ifindex %s, not %s)",
                             undo["name"], lk.index, index)
+                return f"left: {undo['name']} is not the device vnet created"
             elif lk.alias == undo["mark"] or (unmarked_ok and index is not None and lk.alias == ""
                                              and lk.kind == undo.get("kind")):
                 kernel.delete(undo["name"])
             else:
                 log.warning("not deleting %s: it does not carry vnet's mark %r (alias %r)",
                             undo["name"], undo["mark"], lk.alias)
+                return f"left: {undo['name']} no longer carries vnet's mark"
         elif op in ("set", "port"):
             lk = kernel.lookup(undo["name"])
             if lk is None:
-                return
+                return ""
             attrs = _still_ours(lk, undo)
             if not attrs:
                 log.warning("%s changed since vnet set %s: leaving it as it is", undo["name"],
                             ", ".join(sorted(undo.get("expect") or {})))
+                return f"left: {undo['name']} changed since vnet set it"
             else:
                 (kernel.set if op == "set" else kernel.set_port)(undo["name"], **attrs)
         elif op == "vf":
@@ -140,5 +144,6 @@ def replay(kernel: Kernel, undo: Undo, *, unmarked_ok: bool = False) -> None:
     except OSError as exc:
         if exc.errno in (errno.ENODEV, errno.ENOENT, errno.EADDRNOTAVAIL):
             log.info("undo %s: %s is already gone", op, undo.get("name") or undo.get("pf"))
-            return
+            return ""
         raise
+    return ""
