@@ -77,6 +77,14 @@ class HostError(VnetError):
     label = "host"
 
 
+class DamagedStateError(VnetError):
+    """vnet's own state directory (state.json, journal.jsonl) is unreadable or damaged:
+    nothing was changed; ``vnet host-repair`` moves the damaged files aside."""
+
+    exit_code = 7
+    label = "damaged state"
+
+
 class ApplyError(HostError):
     """A host change failed; what had been done was rolled back."""
 

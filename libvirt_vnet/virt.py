@@ -208,3 +208,15 @@ def settle_domains(conn: Any) -> int:
         with contextlib.suppress(libvirt.libvirtError):  # gone meanwhile, or nothing to report
             dom.memoryStats()
     return len(doms)
+
+
+def is_active(conn: Any, kind: str, name: str) -> bool:
+    """Whether the domain or network ``name`` is running (``False`` when not defined)."""
+    libvirt = _libvirt()
+    lookup = conn.lookupByName if kind == "domain" else conn.networkLookupByName
+    try:
+        return bool(lookup(name).isActive())
+    except libvirt.libvirtError as exc:
+        if exc.get_error_code() in (libvirt.VIR_ERR_NO_DOMAIN, libvirt.VIR_ERR_NO_NETWORK):
+            return False
+        raise _fail(exc, f"{kind} {name}") from None

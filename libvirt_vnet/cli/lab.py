@@ -123,7 +123,7 @@ def cmd_lab_exec(args: argparse.Namespace) -> int:
     if not any(procfs.under(cwd, d) for d in BIND_DIRS):  # the same directory exists inside
         cmd.insert(1, f"--wd={cwd}")
     sys.stdout.flush()
-    os.execvp(cmd[0], cmd)
+    os.execvpe(cmd[0], cmd, lab.env())  # never the host's VNET_STATE_DIR inside the lab
     return 127  # not reached
 
 

@@ -102,7 +102,13 @@ class _RunLog:
         self.key = ""
 
     def record(self, undo: Undo) -> None:
-        self.store.journal.record(self.key, undo)
+        try:
+            self.store.journal.record(self.key, undo)
+        except ValueError as exc:  # refused before it is journalled, and before the change
+            raise ApplyError(f"{self.key.split(':', 1)[-1]}: refusing a change whose undo record would be "
+                             f"invalid ({exc})", path=self.key,
+                             hint="a value in the topology or the domain's metadata is wrong; fix it "
+                             "and run again") from None
         self.records.append((self.key, undo))
 
     def cancel(self) -> None:
@@ -136,6 +142,13 @@ def evaluate(actions: Sequence[Action], snap: Snapshot) -> list[Verdict]:
         verdicts.append(v)
     if errors:
         raise ErrorList.of(errors) if len(errors) > 1 else errors[0]
+    if snap.complete:  # netlink saw everything: an undecided action would be silently skipped
+        unknown = [ConflictError("the kernel shows a device under this name that vnet cannot tell apart "
+                                 "from the one wanted", path=a.origin or a.describe(),
+                                 hint="rename or delete that device, or change the topology's names")
+                   for a, v in zip(actions, verdicts) if v.sign == "?"]
+        if unknown:
+            raise ErrorList.of(list(unknown)) if len(unknown) > 1 else unknown[0]
     return verdicts
 
 
@@ -193,27 +206,63 @@ def recover(store: Store, ledger: Ledger, kernel_factory: KernelFactory) -> None
             _run_pending(kernel, store, ledger)
 
 
+def interrupted(store: Store) -> str:
+    """What a killed run left for the next command to finish ("" when nothing); read-only."""
+    bits = []
+    if store.journal.exists():
+        jid, records = store.journal.read()
+        try:
+            committed = store.load().committed
+        except VnetError:
+            committed = ""
+        if records and jid != committed:
+            bits.append(f"an interrupted apply ({len(records)} change(s) to roll back)")
+    try:
+        pending = len(store.load().pending)
+    except VnetError:
+        pending = 0
+    if pending:
+        bits.append(f"an interrupted teardown ({pending} step(s) pending)")
+    return " and ".join(bits)
+
+
+def settle(store: Optional[Store] = None, kernel_factory: KernelFactory = netlink_kernel) -> str:
+    """Finish or undo what an interrupted run left (under the lock); what was done, or ""."""
+    store = store or Store()
+    left = interrupted(store)
+    if not left:
+        return ""
+    with store.locked() as ledger:
+        if store.journal.exists() or ledger.pending:
+            recover(store, ledger, kernel_factory)
+    return left
+
+
 def _undo_all(kernel: Kernel, undo: Sequence[Undo], *, unmarked_ok: bool = False) -> list[str]:
     """Replay undo records in reverse; the problems (never raised: undo all we can)."""
     problems = []
     for rec in reversed(undo):
         try:
             replay(kernel, rec, unmarked_ok=unmarked_ok)
-        except (OSError, VnetError) as exc:
+        except Exception as exc:  # whatever one step raises, undo the rest
             problems.append(f"{rec['op']} {rec.get('name') or rec.get('pf')}: {exc}")
             log.error("undo %r failed: %s", rec, exc)
     return problems
 
 
-def _run_pending(kernel: Kernel, store: Store, ledger: Ledger) -> list[str]:
+def _run_pending(kernel: Kernel, store: Store, ledger: Ledger,
+                 left: Optional[dict[int, str]] = None) -> list[str]:
     """Carry out the pending teardown; a step that fails is kept in ``ledger.failed`` (shown
-    by ``vnet host-status``) instead of being forgotten."""
+    by ``vnet host-status``) instead of being forgotten.  ``left`` collects, by ``id`` of
+    the record, the steps that found the object no longer vnet's and left it."""
     problems = []
     while ledger.pending:
         rec = ledger.pending[0]
         try:
-            replay(kernel, rec)
-        except (OSError, VnetError) as exc:
+            why = replay(kernel, rec)
+            if why and left is not None:
+                left[id(rec)] = why
+        except Exception as exc:  # a failed step is recorded, the others still run
             problem = f"{rec['op']} {rec.get('name') or rec.get('pf')}: {getattr(exc, 'strerror', None) or exc}"
             problems.append(problem)
             ledger.failed.append({"undo": rec, "error": problem})
@@ -377,7 +426,7 @@ def _hold_all(ledger: Ledger, holder: str, actions: Sequence[Action], snap: Snap
 
 
 def _release(ledger: Ledger, holder: str, keys: Sequence[str],
-             kept: Optional[list[str]] = None) -> list[str]:
+             kept: Optional[list[str]] = None, groups: Optional[list[tuple[str, list[Undo]]]] = None) -> list[str]:
     released = []
     for key in reversed(keys):
         rec = ledger.objects.get(key)
@@ -386,6 +435,8 @@ def _release(ledger: Ledger, holder: str, keys: Sequence[str],
         if undo:
             ledger.pending.extend(undo)
             released.append(rec.want if rec and rec.want else key)
+            if groups is not None:
+                groups.append((released[-1], undo))
         elif others and kept is not None:
             kept.append(f"{rec.want if rec and rec.want else key}  [still used by {', '.join(others)}]")
     return released
@@ -460,7 +511,8 @@ def destroy(holder: str, *, store: Optional[Store] = None,
         keys = list(ledger.holders.get(holder, []))
         if not keys:
             return result
-        result.released = _release(ledger, holder, keys, result.kept)
+        groups: list[tuple[str, list[Undo]]] = []
+        result.released = _release(ledger, holder, keys, result.kept, groups)
         if not ledger.pending:
             store.save(ledger)
             return result
@@ -472,7 +524,13 @@ def destroy(holder: str, *, store: Optional[Store] = None,
             if not force:
                 _refuse_busy_bridges(kernel, ledger.pending)
             store.save(ledger)  # first the intent (pending), then the kernel: a crash rolls forward
-            problems = _run_pending(kernel, store, ledger)
+            left: dict[int, str] = {}
+            problems = _run_pending(kernel, store, ledger, left)
+            for text, undo in groups:  # say exactly what was removed and what was left
+                why = [left[id(u)] for u in undo if id(u) in left]
+                if why:
+                    result.released.remove(text)
+                    result.kept.append(f"{text}  [{'; '.join(why)}]")
             if problems:
                 raise ApplyError(f"teardown of {holder} could not undo: {'; '.join(problems)}",
                                  hint="the devices named are left as they are; remove them by hand if "

@@ -201,9 +201,14 @@ class NetlinkKernel:
         except NetlinkError as exc:
             raise OSError(exc.code, f"{what}: {os.strerror(exc.code)}") from exc
 
-    def create(self, name: str, kind: str, **attrs: Any) -> None:
+    def create(self, name: str, kind: str, **attrs: Any) -> Optional[int]:
+        """Create the link; its interface index (``ifindex`` asked for, when the kernel
+        honours it: tuntap devices are made by an ioctl that does not)."""
         spec: dict[str, Any] = {"ifname": name}
         up = attrs.pop("up", False)
+        ifindex = attrs.pop("ifindex", None)
+        if ifindex:  # the index recorded in the delete record before the creation: proof it is ours
+            spec["index"] = int(ifindex)
         if kind == "bridge":
             spec["kind"] = "bridge"
             if attrs.get("mac"):
@@ -234,8 +239,13 @@ class NetlinkKernel:
             spec["state"] = "up"
         with self._op(f"creating {kind} {name}"):
             self.ipr.link("add", **spec)
+        made = spec.get("index")
+        if kind == "tap":
+            self._indexes.pop(name, None)
+            made = self._index(name)
         if mac and kind == "tap":
             self.set(name, mac=mac)
+        return made
 
     def set(self, name: str, **attrs: Any) -> None:
         spec: dict[str, Any] = {}

@@ -218,3 +218,9 @@ def _read_int(path: Path) -> Optional[int]:
         return int(path.read_text().strip(), 0)
     except (OSError, ValueError):
         return None
+
+
+def missing_devices(names: Iterable[str], root: str = "/") -> list[str]:
+    """The names with no network device on this host (sysfs of this network namespace)."""
+    base = Path(root) / "sys/class/net"
+    return [n for n in dict.fromkeys(names) if not (base / n).exists()]

@@ -32,8 +32,8 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from ..errors import HostError
-from .actions import Undo
+from ..errors import DamagedStateError, HostError
+from .actions import Undo, check_undo
 
 DEFAULT_STATE_DIR = "/run/libvirt-vnet"
 VERSION = 1
@@ -43,6 +43,15 @@ class StateError(HostError):
     """The state directory cannot be used (permissions, a damaged file)."""
 
     label = "host state"
+
+
+def damaged(path: str, why: str, root: str) -> DamagedStateError:
+    root = os.path.dirname(root) if root.endswith(".jsonl") else root
+    return DamagedStateError(
+        f"{path} is damaged: {why}",
+        hint=f"nothing was changed; `vnet host-repair --state-dir {root}` moves the damaged files aside "
+        "(vnet then forgets what they recorded: its devices stay, marked with ifalias vnet:…, and the "
+        "next host-apply of their topology takes them back; delete the others by hand)")
 
 
 def state_dir(explicit: Optional[str] = None) -> str:
@@ -81,17 +90,60 @@ class Ledger:
         }
 
     @classmethod
-    def from_json(cls, raw: dict[str, Any]) -> Ledger:
+    def from_json(cls, raw_in: object) -> Ledger:
+        """The ledger ``raw`` describes, checked through (``ValueError`` naming the place):
+        the state file is input, and its undo records are carried out as root."""
+        raw: dict[str, Any]
+
+        def need(value: object, kind: type, where: str) -> Any:
+            if not isinstance(value, kind):
+                raise ValueError(f"{where}: expected a {kind.__name__}, found {type(value).__name__}")
+            return value
+
+        def strings(value: object, where: str) -> list[str]:
+            return [need(x, str, f"{where}[{i}]") for i, x in enumerate(need(value, list, where))]
+
+        def undos(value: object, where: str) -> list[Undo]:
+            out = []
+            for i, u in enumerate(need(value, list, where)):
+                try:
+                    out.append(check_undo(u))
+                except ValueError as exc:
+                    raise ValueError(f"{where}[{i}]: {exc}") from None
+            return out
+
+        raw = need(raw_in, dict, "the file")
         if raw.get("version") != VERSION:
             raise ValueError(f"unknown state version {raw.get('version')!r}")
-        return cls(
-            objects={k: ObjectRecord(want=v.get("want", ""), holders=list(v["holders"]), undo=list(v["undo"]))
-                     for k, v in raw["objects"].items()},
-            holders={k: list(v) for k, v in raw["holders"].items()},
-            pending=list(raw.get("pending", [])),
-            failed=list(raw.get("failed", [])),
-            committed=str(raw.get("committed", "")),
-        )
+        for name in ("committed", "objects", "holders", "pending", "failed"):
+            if name not in raw:
+                raise ValueError(f"{name}: missing")
+        objects = {}
+        for key, v in need(raw["objects"], dict, "objects").items():
+            where = f"objects.{key}"
+            need(v, dict, where)
+            for name in ("want", "holders", "undo"):
+                if name not in v:
+                    raise ValueError(f"{where}.{name}: missing")
+            objects[key] = ObjectRecord(want=need(v["want"], str, f"{where}.want"),
+                                        holders=strings(v["holders"], f"{where}.holders"),
+                                        undo=undos(v["undo"], f"{where}.undo"))
+        holders = {k: strings(v, f"holders.{k}") for k, v in need(raw["holders"], dict, "holders").items()}
+        for holder, keys in holders.items():  # the invariant the reference counts rest on
+            for key in keys:
+                if key not in objects or holder not in objects[key].holders:
+                    raise ValueError(f"holders.{holder}: {key} is not on record as held by it")
+        for key, rec in objects.items():
+            for holder in rec.holders:
+                if key not in holders.get(holder, []):
+                    raise ValueError(f"objects.{key}.holders: {holder} does not list it")
+        failed = need(raw["failed"], list, "failed")
+        for i, item in enumerate(failed):
+            need(item, dict, f"failed[{i}]")
+            need(item.get("error"), str, f"failed[{i}].error")
+            need(item.get("undo"), dict, f"failed[{i}].undo")
+        return cls(objects=objects, holders=holders, pending=undos(raw["pending"], "pending"),
+                   failed=list(failed), committed=need(raw["committed"], str, "committed"))
 
     def hold(self, holder: str, key: str, undo: list[Undo], want: str = "") -> None:
         rec = self.objects.setdefault(key, ObjectRecord(want=want))
@@ -148,7 +200,7 @@ class Journal:
         os.write(self._fd, (json.dumps(obj, separators=(",", ":")) + "\n").encode())
 
     def record(self, key: str, undo: Undo) -> None:
-        self._write({"key": key, "undo": undo})
+        self._write({"key": key, "undo": check_undo(undo)})
 
     def cancel(self) -> None:
         self._write({"cancel": True})
@@ -162,25 +214,47 @@ class Journal:
                 os.unlink(self.path)
 
     def read(self) -> tuple[str, list[tuple[str, Undo]]]:
-        """The id and records of an unfinished apply, in order (a torn last line is dropped)."""
+        """The id and records of an unfinished apply, in order.  A torn last line (the
+        writer killed mid-write) is dropped; anything else that is not a record this
+        module writes is a :class:`DamagedStateError`."""
         out: list[tuple[str, Undo]] = []
         jid = ""
         try:
-            with open(self.path) as f:
-                lines = f.read().split("\n")
+            with open(self.path, "rb") as f:
+                data = f.read()
         except FileNotFoundError:
             return jid, out
-        for line in lines:
-            try:
-                obj = json.loads(line)
-            except ValueError:
+        except OSError as exc:
+            raise StateError(f"cannot read {self.path}: {exc.strerror}",
+                             hint="run as root, or point --state-dir at a readable directory") from exc
+        lines = data.split(b"\n")
+        for n, line in enumerate(lines, 1):
+            if not line and n == len(lines):
                 continue
-            if "begin" in obj:
-                jid = str(obj.get("id", ""))
-            elif "undo" in obj:
-                out.append((obj["key"], obj["undo"]))
-            elif obj.get("cancel") and out:
-                out.pop()
+            try:
+                obj = json.loads(line.decode())
+                if not isinstance(obj, dict):
+                    raise ValueError("not a JSON object")
+                if "begin" in obj:
+                    if n != 1 or not isinstance(obj["begin"], str) or not isinstance(obj.get("id"), str):
+                        raise ValueError("a misplaced or malformed begin line")
+                    jid = obj["id"]
+                elif "undo" in obj:
+                    if not isinstance(obj.get("key"), str):
+                        raise ValueError("a record without a key")
+                    out.append((obj["key"], check_undo(obj["undo"])))
+                elif obj.get("cancel") is True and len(obj) == 1:
+                    if not out:
+                        raise ValueError("a cancel with no record before it")
+                    out.pop()
+                else:
+                    raise ValueError("an unknown line")
+            except (ValueError, RecursionError) as exc:
+                if n == len(lines) and not data.endswith(b"\n"):
+                    continue  # the torn last line of a killed writer
+                raise damaged(self.path, f"line {n}: {exc}", self.path) from None
+        if lines and lines[0] and not jid:
+            raise damaged(self.path, "no begin line", self.path)
         return jid, out
 
     def exists(self) -> bool:
@@ -191,13 +265,19 @@ class Store:
     """The state directory."""
 
     def __init__(self, root: Optional[str] = None, lock_timeout: float = 120.0):
-        self.root = state_dir(root)
+        # normalised: a trailing slash would make lstat() follow a symlink (trust check bypassed)
+        self.root = os.path.normpath(os.path.abspath(state_dir(root)))
         self.lock_timeout = lock_timeout
         self.journal = Journal(os.path.join(self.root, "journal.jsonl"))
         self._path = os.path.join(self.root, "state.json")
 
     @contextmanager
     def locked(self) -> Iterator[Ledger]:
+        with self._lock():
+            yield self.load()
+
+    @contextmanager
+    def _lock(self) -> Iterator[None]:
         try:
             os.makedirs(self.root, mode=0o700, exist_ok=True)
             self._check_trust()
@@ -212,9 +292,37 @@ class Store:
             self._acquire(fd)
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-            yield self.load()
+            self._clean_stale_temporaries()
+            yield
         finally:
             os.close(fd)  # releases the lock
+
+    def _clean_stale_temporaries(self) -> None:
+        """Remove ``state.json.tmp[.PID]`` files killed writers left (under the lock, no
+        writer is alive; older versions named them by pid)."""
+        with suppress(OSError):
+            for name in os.listdir(self.root):
+                if name == "state.json.tmp" or name.startswith("state.json.tmp."):
+                    with suppress(OSError):
+                        os.unlink(os.path.join(self.root, name))
+
+    def repair(self) -> list[str]:
+        """Move a damaged ``state.json`` / ``journal.jsonl`` aside (``NAME.damaged-TIME``),
+        under the lock; the new names.  Files that read back fine are left alone; the
+        records of damaged ones are never carried out (they cannot be trusted)."""
+        moved: list[str] = []
+        with self._lock():
+            stamp = time.strftime("%Y%m%dT%H%M%S")
+            for path, check in ((self.journal.path, self.journal.read), (self._path, self.load)):
+                try:
+                    check()
+                    continue
+                except DamagedStateError:
+                    pass
+                new = f"{path}.damaged-{stamp}"
+                os.replace(path, new)
+                moved.append(new)
+        return moved
 
     def _acquire(self, fd: int) -> None:
         """``flock`` with a deadline: a hook must never wait forever on a stuck process."""
@@ -252,14 +360,15 @@ class Store:
         except OSError as exc:
             raise StateError(f"cannot read {self._path}: {exc.strerror}",
                              hint="run as root, or point --state-dir at a readable directory") from exc
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise StateError(f"{self._path} is damaged: {exc}",
-                             hint="inspect it; removing it makes vnet forget what it created "
-                             "(devices stay, marked with ifalias vnet:…)") from exc
+        except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+            raise damaged(self._path, str(exc) if not isinstance(exc, RecursionError) else "nested too deeply",
+                          self.root) from None
 
     def save(self, ledger: Ledger) -> None:
-        tmp = f"{self._path}.tmp.{os.getpid()}"
-        with open(tmp, "w") as f:
+        """Atomically, through one fixed temporary name (saves happen under the lock): a
+        killed writer leaves at most that one file, which the next save overwrites."""
+        tmp = f"{self._path}.tmp"
+        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600), "w") as f:
             json.dump(ledger.to_json(), f, indent=1, sort_keys=False)
             f.write("\n")
             f.flush()

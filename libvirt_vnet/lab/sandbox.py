@@ -35,7 +35,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Optional
@@ -82,6 +82,16 @@ def check_name(name: str) -> str:
     return name
 
 
+
+#: variables that point vnet at the host's own things; inside a lab they must not apply
+#: (the lab has its own /run/libvirt-vnet, libvirt and hooks)
+HOST_ONLY_ENV = ("VNET_STATE_DIR",)
+
+
+def inner_env(env: Mapping[str, str]) -> dict[str, str]:
+    """``env`` without the variables that would point vnet inside the lab at the host's state."""
+    return {k: v for k, v in env.items() if k not in HOST_ONLY_ENV}
+
 class Lab:
     """One sandbox: ``Lab("x").up()``, ``.uri`` for libvirt, ``.command([...])`` to run
     something inside, ``.down()`` to remove everything.  Also a context manager."""
@@ -118,6 +128,10 @@ class Lab:
     @property
     def libvirtd_log(self) -> str:
         return self.host_path(LIBVIRTD_LOG)
+
+    def env(self) -> dict[str, str]:
+        """The environment for commands run inside the lab (see :func:`inner_env`)."""
+        return inner_env(os.environ)
 
     def command(self, argv: Sequence[str]) -> list[str]:
         """``argv`` run inside the lab's namespaces (as an argument list for subprocess)."""
@@ -248,7 +262,7 @@ class Lab:
         self._seed()
         if hooks:
             self._install_hooks()
-        env = dict(os.environ)
+        env = inner_env(os.environ)
         pkg_parent = str(Path(__file__).resolve().parents[2])
         env["PYTHONPATH"] = os.pathsep.join(p for p in (pkg_parent, env.get("PYTHONPATH")) if p)
         argv = [procfs.binary("unshare"), f"--mount={self.mnt}", f"--net={self.netns_path}", "--propagation", "private",

@@ -288,3 +288,19 @@ def test_destroying_a_holder_whose_objects_others_still_use_says_so(hv1: str, tm
 
     d = vnet(hv1, "host-destroy", str(files[0]), "--state-dir", str(sd))
     assert d.returncode == 0 and "dmz-shim" not in links(hv1), d.stdout
+
+
+@pytest.mark.parametrize("shim", ["", ", shim: {name: dmz-shim}"], ids=["no-shim", "shim"])
+def test_plan_names_a_missing_uplink(hv1: str, tmp_path: Path, shim: str) -> None:
+    """An uplink only libvirt uses (a macvtap network without shim) is in no host action:
+    plan said "No changes: the host already matches" on a host lacking it."""
+    topo = tmp_path / "t.yaml"
+    topo.write_text(f"name: nouplink\nhosts:\n  hv1: {{uplinks: [gone0]}}\nnetworks:\n"
+                    f"  dmz: {{kind: macvtap, mode: bridge, uplink: gone0{shim}}}\n"
+                    "vms:\n  a: {nics: [dmz]}\n")
+    state = tmp_path / "state"
+    r = vnet(hv1, "plan", str(topo), "--state-dir", str(state))
+    assert r.returncode == 4 and "gone0" in r.stdout + r.stderr, r
+    assert "No changes" not in r.stdout
+    r = vnet(hv1, "host-apply", str(topo), "--state-dir", str(state))
+    assert r.returncode == 4 and "gone0" in r.stderr, r

@@ -144,7 +144,7 @@ def verify(ns: str, state_dir: Path, held: set[int]) -> None:
         a, b = veth(i)
         assert lk[a]["linkinfo"]["info_kind"] == "veth" and lk[b]["linkinfo"]["info_kind"] == "veth"
         assert lk[a].get("master") == bridge(i), f"{a}: {lk[a].get('master')}"
-        assert lk[a].get("ifalias") == lk[b].get("ifalias") == f"vnet:conc:{a}"
+        assert lk[a].get("ifalias") == f"vnet:conc:{a}" and lk[b].get("ifalias") == f"vnet:conc:{b}"
         assert "UP" in lk[a]["flags"] and "UP" in lk[b]["flags"]
 
     state = read_state(state_dir)
@@ -156,12 +156,13 @@ def verify(ns: str, state_dir: Path, held: set[int]) -> None:
         rec = objects[f"link:sh{k}"]
         users = sorted(holder(i) for i in held if i % BRIDGES == k)
         assert sorted(rec["holders"]) == users and len(rec["holders"]) == len(users), rec["holders"]
-        assert rec["undo"] == [{"op": "delete", "name": f"sh{k}", "kind": "bridge", "mark": f"vnet:conc:sh{k}"}]
+        assert rec["undo"] == [{"op": "delete", "name": f"sh{k}", "kind": "bridge", "mark": f"vnet:conc:sh{k}",
+                                "ifindex": lk[f"sh{k}"]["ifindex"]}]
     for i in held:
         a, b = veth(i)
         assert objects[f"link:{a}"]["holders"] == [holder(i)]
         assert objects[f"link:{a}"]["undo"] == [{"op": "delete", "name": a, "kind": "veth",
-                                                 "mark": f"vnet:conc:{a}"}]
+                                                 "mark": f"vnet:conc:{a}", "ifindex": lk[a]["ifindex"]}]
         assert objects[f"master:{a}"]["holders"] == [holder(i)]
         assert objects[f"master:{a}"]["undo"] == [{"op": "set", "name": a, "attrs": {"master": None, "up": False},
                                                    "expect": {"master": bridge(i)}}]
@@ -234,7 +235,8 @@ def test_32_holders_race_on_4_shared_bridges(tmp_path: Path) -> None:
         assert dead.answer["returncode"] == -9, dead.answer
         state = read_state(state_dir)
         assert holder(victim) not in state["holders"]
-        assert {"op": "delete", "name": a, "kind": "veth", "mark": f"vnet:conc:{a}"} in state["pending"]
+        assert [u for u in state["pending"] if u["op"] == "delete" and u["name"] == a
+                and u["mark"] == f"vnet:conc:{a}" and u["kind"] == "veth" and isinstance(u.get("ifindex"), int)]
         port = dead.seen[a]
         assert port is not None and "master" not in port, port
         held.discard(victim)

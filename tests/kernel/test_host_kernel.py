@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
+import pytest
 from support.kernel import Host
 from support.netns import netns, reaches
 from support.prereq import HOST_TOPOLOGIES
@@ -202,7 +203,7 @@ def test_two_tier_topology(host: Host) -> None:
         assert vu.get("link") == va["ifname"] and va.get("link") == vu["ifname"]
         assert vu.get("master") == f"acc-{sw}" and va.get("master") == "agg0"
         assert is_up(vu) and is_up(va)
-        assert vu.get("ifalias") == va.get("ifalias") == f"vnet:tt:vu-campus-{sw}"
+        assert vu.get("ifalias") == f"vnet:tt:vu-campus-{sw}" and va.get("ifalias") == f"vnet:tt:va-campus-{sw}"
     assert info(lk["acc-sw2"])["stp_state"] == 1 and info(lk["acc-sw2"])["forward_delay"] == 200
     assert info(lk["acc-sw1"])["stp_state"] == 0
     assert lk["agg0"]["address"] == "52:54:00:66:00:01"
@@ -692,3 +693,40 @@ def test_two_tier_links_carry_the_network_mtu(host: Host) -> None:
         assert ports and all(m == 9000 for m in ports.values()), f"ports of {br}: {ports}"
     host.ok("destroy", topology="two-tier-jumbo.yaml")
     assert_unchanged(host, before)
+
+
+def cli(h: Host, *args: str) -> subprocess.CompletedProcess[str]:
+    vnet = Path(sys.executable).with_name("vnet")
+    return h.exec(str(vnet), *args, "--state-dir", str(h.state_dir))
+
+
+@pytest.mark.parametrize("killed_op,then", [("destroy", "host-destroy"), ("apply", "host-destroy"),
+                                            ("apply", "host-status")])
+def test_every_command_first_finishes_an_interrupted_run(host: Host, killed_op: str, then: str) -> None:
+    """SIGKILL at every kernel change of a destroy (or an apply), then one CLI command —
+    even one about a holder no longer on record: the host is as before the apply, and
+    nothing is left pending (the CLI used to answer "nothing held" and leak it all)."""
+    rep_host(host)
+    before = host.state()
+    n = host.ok("apply", REP, fault_at=COUNT_ONLY)["kernel_changes"]
+    n_destroy = host.ok("destroy", REP, fault_at=COUNT_ONLY)["kernel_changes"]
+    n = n_destroy if killed_op == "destroy" else n
+    problems: list[str] = []
+    for k in range(1, n + 1):
+        if killed_op == "destroy":
+            host.ok("apply", REP)
+        killed = host.run(killed_op, REP, kill_at=k)
+        if killed["returncode"] != -9:
+            problems.append(f"kill_at={k}: not killed: {killed}")
+        args = ("host-destroy", "test:h") if then == "host-destroy" else ("host-status",)
+        r = cli(host, *args)
+        if r.returncode != 0:
+            problems.append(f"kill_at={k}: {then} failed: {r.stdout}{r.stderr}")
+        if diff := settled_changes(host, before):
+            problems.append(f"kill_at={k}: {then} did not restore the links: {diff}")
+            break
+        ledger = host.ledger()
+        if ledger["pending"] or ledger["objects"] or host.journal_left():
+            problems.append(f"kill_at={k}: state left behind: {ledger}")
+            break
+    assert not problems, "\n".join(problems)

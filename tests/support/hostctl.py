@@ -96,7 +96,7 @@ def main() -> int:
             out.update(changed=r.changed, in_place=r.in_place, released=r.released, fast_path=r.fast_path)
         elif op == "destroy":
             r = executor.destroy(holder, store=store, kernel_factory=factory, force=spec.get("force", False))
-            out.update(released=r.released)
+            out.update(released=r.released, kept=r.kept)
         else:
             raise ValueError(op)
     except VnetError as exc:

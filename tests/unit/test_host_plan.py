@@ -172,10 +172,10 @@ def test_every_example_plans_from_an_empty_host(path: Path) -> None:
 
 def test_veth_pair_must_be_one_pair() -> None:
     act = EnsureVethPair(name="vu-a", peer="va-a", mark="vnet:t:vu-a")
-    a = link("vu-a", 4, alias="vnet:t:vu-a", link=5)
-    b = link("va-a", 5, alias="vnet:t:vu-a", link=4)
+    a = link("vu-a", 4, alias="vnet:t:vu-a", link=5, kind="veth")
+    b = link("va-a", 5, alias="vnet:t:vu-a", link=4, kind="veth")
     assert act.assess(snap(a, b), Planned()).sign == "="
-    c = link("va-a", 5, alias="vnet:t:vu-a", link=9)
+    c = link("va-a", 5, alias="vnet:t:vu-a", link=9, kind="veth")
     with pytest.raises(ConflictError, match="not one veth pair"):
         act.assess(snap(a, c), Planned())
 

@@ -40,10 +40,30 @@ from .base import (
 from .links import EnsureBridge, EnsureMacvlan, EnsureTap, EnsureVethPair, EnsureVlanLink
 from .ports import SetMaster, SetPortFlags
 from .sriov import EnsureNumVfs, SetVf
-from .undo import replay
+from .undo import check_undo, replay
 
 __all__ = [
-    "MARK_PREFIX", "SATISFIED", "UNKNOWN", "Action", "EnsureBridge", "EnsureMacvlan", "EnsureNumVfs",
-    "EnsureTap", "EnsureVethPair", "EnsureVlanLink", "Kernel", "NewLink", "Planned", "Recorder",
-    "SetMaster", "SetPortFlags", "SetVf", "Undo", "Verdict", "guarded", "owned", "replay",
+    "MARK_PREFIX",
+    "SATISFIED",
+    "UNKNOWN",
+    "Action",
+    "EnsureBridge",
+    "EnsureMacvlan",
+    "EnsureNumVfs",
+    "EnsureTap",
+    "EnsureVethPair",
+    "EnsureVlanLink",
+    "Kernel",
+    "NewLink",
+    "Planned",
+    "Recorder",
+    "SetMaster",
+    "SetPortFlags",
+    "SetVf",
+    "Undo",
+    "Verdict",
+    "check_undo",
+    "guarded",
+    "owned",
+    "replay",
 ]

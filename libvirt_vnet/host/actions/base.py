@@ -21,7 +21,7 @@ class Kernel(Protocol):
 
     def snapshot(self, names: Optional[set[str]] = None) -> Snapshot: ...
     def lookup(self, name: str) -> Optional[Link]: ...
-    def create(self, name: str, kind: str, **attrs: Any) -> None: ...
+    def create(self, name: str, kind: str, **attrs: Any) -> Optional[int]: ...
     def set(self, name: str, **attrs: Any) -> None: ...
     def set_port(self, name: str, **flags: Any) -> None: ...
     def delete(self, name: str) -> None: ...
@@ -165,13 +165,40 @@ class NewLink(Action):
     def _create(self, kernel: Kernel, rec: Recorder, kind: str, *, made_as: Optional[str] = None,
                 then: Optional[dict[str, Any]] = None, **attrs: Any) -> None:
         """Create the link (``kind`` as the kernel reports it, ``made_as`` as
-        :meth:`Kernel.create` takes it), its delete record written first; then mark it."""
-        guarded(rec, {"op": "delete", "name": self.name, "kind": kind, "mark": self.mark},
-                lambda: kernel.create(self.name, made_as or kind, **attrs))
+        :meth:`Kernel.create` takes it), its delete record written first; then mark it.
+
+        The kernel cannot set the ifalias in the creating RTM_NEWLINK (it applies
+        IFLA_IFALIAS only to existing links), so a run killed between creating and
+        marking leaves an unmarked link.  The creation therefore asks for an interface
+        index picked here and written in the delete record first: a rollback deletes an
+        unmarked link only when its index is that one — a same-named device the user
+        made meanwhile has another, and is left alone."""
+        ifindex = new_ifindex()
+        undo = {"op": "delete", "name": self.name, "kind": kind, "mark": self.mark, "ifindex": ifindex}
+        made: list[Optional[int]] = []
+        guarded(rec, undo, lambda: made.append(kernel.create(self.name, made_as or kind, ifindex=ifindex, **attrs)))
+        if made and made[0] is not None and made[0] != ifindex:
+            # the kernel chose the index (tuntap's ioctl): record the real one before marking
+            rec.cancel()
+            rec.record({**undo, "ifindex": made[0]})
         kernel.set(self.name, alias=self.mark, **(then or {}))
 
 
-def must_not_exist_as_other(lk: Link, kind: str, what: str, hint: str) -> None:
+def new_ifindex() -> int:
+    """A random interface index, far above the ones the kernel hands out in order (a
+    clash makes the creation fail with EBUSY, which rolls back cleanly)."""
+    import secrets
+
+    return (1 << 24) + secrets.randbelow(1 << 30)
+
+
+def must_not_exist_as_other(lk: Link, kind: str, what: str, hint: str, snap: Optional[Snapshot] = None) -> None:
+    """A device of another kind under the wanted name is a conflict.  With a complete
+    (netlink) snapshot, no kind at all means a plain device — a physical NIC, ``lo`` —
+    which is never of the kind wanted either."""
     if lk.kind is not None and lk.kind != kind:
         raise ConflictError(f"{lk.name} already exists as a {lk.kind} device, not a {kind}", path=what,
                             hint=hint)
+    if lk.kind is None and snap is not None and snap.complete:
+        raise ConflictError(f"{lk.name} already exists as a plain device (a physical NIC or loopback), "
+                            f"not a {kind}", path=what, hint=hint)

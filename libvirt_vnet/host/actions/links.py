@@ -60,8 +60,8 @@ class EnsureVlanLink(NewLink):
         if lk is None:
             return Verdict("+")
         hint = f"delete it or pick another name with vlan_device: (it is not vnet's: {lk.alias or 'no mark'})"
-        must_not_exist_as_other(lk, "vlan", self.describe(), hint)
-        if lk.vlan_id is None and lk.kind is None:
+        must_not_exist_as_other(lk, "vlan", self.describe(), hint, snap)
+        if lk.vlan_id is None and lk.kind is None and not snap.complete:
             return UNKNOWN
         same_parent = parent is not None and lk.link == parent.index
         if lk.vlan_id != self.vid or not same_parent:
@@ -190,6 +190,12 @@ class EnsureVethPair(NewLink):
     def describe(self) -> str:
         return f"veth pair {self.name} ↔ {self.peer}"
 
+    @property
+    def peer_mark(self) -> str:
+        """Each end carries its own mark: ``vnet:<topology>:<peer>`` for the peer."""
+        head, sep, tail = self.mark.rpartition(":")
+        return f"{head}{sep}{self.peer}" if sep and tail == self.name else self.mark
+
     def provides(self) -> set[str]:
         return {self.name, self.peer}
 
@@ -200,7 +206,7 @@ class EnsureVethPair(NewLink):
         hint = "rename or delete that device, or change the topology's names"
         for lk in (a, b):
             if lk is not None:
-                must_not_exist_as_other(lk, "veth", self.describe(), hint)
+                must_not_exist_as_other(lk, "veth", self.describe(), hint, snap)
                 if not owned(lk):
                     raise ConflictError(f"{lk.name} already exists and vnet did not create it",
                                         path=self.describe(), hint=hint)
@@ -215,7 +221,7 @@ class EnsureVethPair(NewLink):
         a = snap.get(self.name)
         if a is None:
             self._create(kernel, rec, "veth", peer=self.peer, up=True, mtu=self.mtu)
-            kernel.set(self.peer, alias=self.mark, up=True)
+            kernel.set(self.peer, alias=self.peer_mark, up=True)
             return
         for name in (self.name, self.peer):
             lk = snap.get(name)
@@ -246,7 +252,7 @@ class EnsureTap(NewLink):
         lk = snap.get(self.name)
         if lk is None:
             return Verdict("+")
-        must_not_exist_as_other(lk, "tun", self.describe(), "rename or delete that device")
+        must_not_exist_as_other(lk, "tun", self.describe(), "rename or delete that device", snap)
         if not owned(lk):
             raise ConflictError(f"{self.name} already exists and vnet did not create it", path=self.describe(),
                                 hint="delete it, or turn dummy_tap off")
@@ -304,7 +310,7 @@ class EnsureMacvlan(NewLink):
         lk = snap.get(self.name)
         if lk is None:
             return Verdict("+")
-        must_not_exist_as_other(lk, "macvlan", self.describe(), "rename or delete that device")
+        must_not_exist_as_other(lk, "macvlan", self.describe(), "rename or delete that device", snap)
         if not owned(lk):
             raise ConflictError(f"{self.name} already exists and vnet did not create it", path=self.describe(),
                                 hint="name the shim differently (shim: {name: ...})")
