@@ -10,7 +10,13 @@ restarts).  At the network's ``started begin`` (its bridge exists again) this mo
   ``port-created``, ``ports/DOMAIN/MAC.json``), found by MAC: a tap's MAC is the guest's
   with the first byte 0xFE.
 
-Both are best effort: the network is already up, a failure here is logged, never fatal."""
+Both are best effort: the network is already up, a failure here is logged, never fatal.
+
+What libvirt 9.0 does (seen in a lab): ``net-destroy`` with guests running forgets the
+network's ports without calling ``port-deleted`` (``listAllPorts`` is empty after the
+restart), and ``net-start`` calls no ``port-created``: the records of the first
+``port-created`` are all that is left, so they stay until the domain's ``release end``
+(and a second restart finds them again)."""
 
 from __future__ import annotations
 
