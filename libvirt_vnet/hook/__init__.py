@@ -38,6 +38,10 @@ network port-created  record the port's needs (flags of the network's ports, the
                       picked) for its domain's ``start begin``; ``port-deleted`` forgets them
 ====================  =====================================================================
 
+A network's ``started begin`` (its bridge exists again after ``net-destroy`` +
+``net-start``) re-attaches what vnet hung on the bridge: the veth ends of access networks
+and the taps of running guests that were its ports (:mod:`.restore`).
+
 This module is the entry and the fast path (it imports only ``os`` and ``sys``); the work
 is in :mod:`.runner` (logging, the one-line failure, applying through the host engine),
 :mod:`.qemu`, :mod:`.network` and :mod:`.records` (the hooks' own state files).
@@ -59,7 +63,7 @@ DEFAULT_STATE_DIR = "/run/libvirt-vnet"
 
 #: qemu (op, subop) pairs that do work; every other call returns at once
 QEMU_OPS = frozenset({("prepare", "begin"), ("start", "begin"), ("release", "end"), ("reconnect", "begin")})
-NETWORK_OPS = frozenset({("start", "begin"), ("stopped", "end"), ("port-created", "begin"),
+NETWORK_OPS = frozenset({("start", "begin"), ("started", "begin"), ("stopped", "end"), ("port-created", "begin"),
                          ("port-deleted", "begin")})
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from . import Config, state_name
+from . import Config, restore, state_name
 from .qemu import pci_address
 from .records import remove, write_json
 from .runner import held_apply, parse, store
@@ -25,11 +25,15 @@ def network(cfg: Config, data: bytes, log: Any) -> None:
             result = executor.destroy(holder, store=store(cfg))
             log.info("%s: released %s", holder, ", ".join(result.released) or "nothing")
             remove(marker)
+        restore.forget(cfg)
         return
     root = parse(data)
     network = root.find("network")
     meta = network_meta_of(network) if network is not None else None
     if meta is None:
+        return
+    if cfg.op == "started":
+        restore.restore(cfg, root, log)
         return
     if cfg.op == "start":
         objs = [o for o in meta.objects if not isinstance(o, PortFlags)]
@@ -37,6 +41,7 @@ def network(cfg: Config, data: bytes, log: Any) -> None:
             return
         held_apply(cfg, actions_for(objs, meta.topology, f"network {cfg.name}"), holder, marker,
                     {"network": cfg.name, "topology": meta.topology}, log)
+        restore.remember(cfg, data)
         return
     port = root.find("networkport")
     if port is None:
@@ -64,3 +69,5 @@ def network(cfg: Config, data: bytes, log: Any) -> None:
     if "flags" in rec or "pci" in rec:
         write_json(path, rec)
         log.info("%s: port %s of %s recorded for its start", holder, mac, owner)
+    if rec.get("bridge"):
+        restore.record_port(cfg, owner, mac.lower(), rec["bridge"])

@@ -316,3 +316,87 @@ def test_port_flags_reach_a_domain_vnet_did_not_render(lab: Lab, conn: Any, rend
     assert "domain:plain/ports" not in ledger(lab)["holders"]
     assert not Path(lab.state_dir, "hooks", "ports", "plain").exists()
     assert not Path(lab.state_dir, "hooks", "domains", "plain").exists()
+
+
+def _gateway(conn: Any, name: str) -> str:
+    ip = xml_of(conn.networkLookupByName(name).XMLDesc()).find("ip")
+    assert ip is not None
+    return str(ip.get("address"))
+
+
+def _restart(conn: Any, name: str) -> None:
+    """``virsh net-destroy NAME; virsh net-start NAME`` through libvirt-python."""
+    net = conn.networkLookupByName(name)
+    net.destroy()
+    net.create()
+
+
+def test_restarting_the_aggregation_network_reattaches_access_switches(lab: Any, conn: Any,
+                                                                      rendering: Any) -> None:
+    """net-destroy + net-start of the aggregation network makes a new, empty agg0: the
+    network hook's ``started begin`` enslaves each access network's veth end to it again,
+    and traffic from an access switch reaches the gateway; the running guest stays put."""
+    from support.netns import netns, reaches
+
+    start_network(conn, rendering, "campus")
+    acc = [n.name for n in rendering.networks_on("hv1") if n.name.startswith("campus-")]
+    for name in acc:
+        start_network(conn, rendering, name)
+    dom = define_domain(conn, rendering, "vm3")
+    dom.create()
+    (tap,) = taps(dom).values()
+    veths = {n: lk for n, lk in links(lab).items() if n.startswith("va-")}
+    assert len(veths) == 2 and {lk["master"] for lk in veths.values()} == {"agg0"}
+    gw = _gateway(conn, "campus")
+    with netns("vnr") as ns:
+        ep = f"ep{random.randrange(1 << 16):04x}"
+        _ip(lab, "link", "add", ep, "type", "veth", "peer", "name", "epp", "netns", ns)
+        try:
+            _ip(lab, "link", "set", ep, "master", "acc-f2", "up")
+            subprocess.run(["ip", "-n", ns, "addr", "add", f"{gw.rsplit('.', 1)[0]}.77/24", "dev", "epp"], check=True)
+            subprocess.run(["ip", "-n", ns, "link", "set", "epp", "up"], check=True)
+            assert reaches(ns, gw, 10)
+            _restart(conn, "campus")
+            now = links(lab)
+            assert {n: now[n].get("master") for n in veths} == dict.fromkeys(veths, "agg0"), hook_log(lab)
+            assert now[tap]["master"] == "acc-f2"
+            assert dom.isActive()
+            assert reaches(ns, gw, 10), hook_log(lab)
+            assert "network campus started begin" in hook_log(lab)
+        finally:
+            with suppress(subprocess.CalledProcessError):
+                _ip(lab, "link", "del", ep)
+    dom.destroy()
+    for name in acc:
+        conn.networkLookupByName(name).destroy()
+    assert not [n for n in links(lab) if n.startswith(("va-", "vu-"))]
+
+
+NAT_TOPOLOGY: dict[str, Any] = {
+    "name": "e2e-nat",
+    "hosts": {"hv1": {"uri": "qemu:///system"}},
+    "networks": {"lan": {"kind": "nat", "subnet": "10.21.0.0/24", "bridge": {"name": "lan0"}}},
+    "vms": {"n1": {"nics": [{"network": "lan"}, {"network": "lan"}]}},
+}
+
+
+def test_restarting_a_network_reattaches_the_running_guests_taps(lab: Any, conn: Any) -> None:
+    """libvirt re-plugs taps only when the daemon restarts: after net-destroy + net-start
+    of a vnet network, its ``started begin`` puts every running guest's tap (found by MAC,
+    0xFE + the guest's) back into the new bridge; a second restart does it again, and the
+    domain's release lets go of everything."""
+    r = render(load(NAT_TOPOLOGY))
+    start_network(conn, r, "lan")
+    dom = define_domain(conn, r, "n1")
+    dom.create()
+    mine = taps(dom)
+    assert len(mine) == 2 and {links(lab)[t]["master"] for t in mine.values()} == {"lan0"}
+    for _ in range(2):
+        _restart(conn, "lan")
+        now = links(lab)
+        assert {t: now[t].get("master") for t in mine.values()} == dict.fromkeys(mine.values(), "lan0"), \
+            hook_log(lab)
+        assert dom.isActive()
+    dom.destroy()
+    assert not [h for h in ledger(lab)["holders"] if h.startswith("domain:n1")]
+    assert not Path(lab.state_dir, "hooks", "ports", "n1").exists()

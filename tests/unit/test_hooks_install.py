@@ -125,11 +125,12 @@ def test_qemu_hook_fast_path_imports_nothing_heavy(tmp_path: Path, args: list[st
     assert not (tmp_path / "state").exists(), "the fast path must not write anything"
 
 
-def test_network_hook_fast_path(tmp_path: Path) -> None:
+@pytest.mark.parametrize("op", ["start", "started"])
+def test_network_hook_fast_path(tmp_path: Path, op: str) -> None:
     root = _root(tmp_path)
     install_hooks(root, layout="dir", state_dir=str(tmp_path / "state"))
     doc = b"<hookData><network><name>default</name><forward mode='nat'/></network></hookData>"
     proc, modules = _imports(Path(root, "hooks", "network.d", "50-libvirt-vnet"),
-                             ["default", "start", "begin", "-"], doc)
+                             ["default", op, "begin", "-"], doc)
     assert proc.returncode == 0 and proc.stdout == b"" and proc.stderr == b""
     assert not {m for m in modules if m.split(".")[0] in {"lxml", "pyroute2", "logging", "xml"}}
