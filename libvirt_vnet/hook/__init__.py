@@ -98,7 +98,9 @@ def main(kind: str, argv: Sequence[str], *, state_dir: Optional[str] = None,
         if MARKER not in data and not _qemu_has_state(cfg):
             return 0
     elif kind == "network":
-        if (cfg.op, cfg.subop) not in NETWORK_OPS or MARKER not in data:
+        if (cfg.op, cfg.subop) not in NETWORK_OPS:
+            return 0
+        if MARKER not in data and not _network_has_state(cfg):
             return 0
     else:
         print(f"libvirt-vnet: unknown hook kind {kind!r}", file=sys.stderr)
@@ -132,6 +134,27 @@ def _qemu_has_state(cfg: Config) -> bool:
     return False
 
 
+def _network_has_state(cfg: Config) -> bool:
+    """A network whose XML lost vnet's metadata while it ran still holds its plumbing:
+    its release (``stopped end``) must consult the saved state (one stat)."""
+    return cfg.op == "stopped" and os.path.exists(cfg.path("networks", state_name(cfg.name)))
+
+
+_PLAIN = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-.")
+
+
 def state_name(name: str) -> str:
-    """A libvirt name as one file name (names cannot hold '/', but be safe)."""
-    return name.replace("%", "%25").replace("/", "%2F").lstrip(".") or "%2E"
+    """A libvirt name as one file name, injectively: bytes outside ``[A-Za-z0-9_.-]``
+    (and a leading '.', so no name is hidden, ``.`` or ``..``) become ``%XX``; the empty
+    name is ``%`` (never produced otherwise); a result too long for a file name is cut and
+    ends in ``%~`` and a SHA-256 of the name.  Readable names stay as they are."""
+    raw = name.encode("utf-8", "surrogateescape")
+    out = "".join(chr(b) if b in _PLAIN and not (i == 0 and b == 0x2E) else f"%{b:02X}"
+                  for i, b in enumerate(raw))
+    if not out:
+        return "%"
+    if len(out) > 180:
+        import hashlib
+
+        out = f"{out[:100]}%~{hashlib.sha256(raw).hexdigest()}"
+    return out
