@@ -13,12 +13,17 @@ from typing import Any
 from . import Config, state_name
 
 
-def write_json(path: str, obj: object) -> None:
+def write_bytes(path: str, data: bytes) -> None:
+    """Replace the file at ``path`` at once (temp file + rename), its folder made if need be."""
     os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
     tmp = f"{path}.tmp.{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(obj, f)
+    with open(tmp, "wb") as f:
+        f.write(data)
     os.replace(tmp, path)
+
+
+def write_json(path: str, obj: object) -> None:
+    write_bytes(path, json.dumps(obj).encode())
 
 
 def remove(path: str) -> None:

@@ -25,7 +25,7 @@ import os
 from typing import Any, Optional
 
 from . import Config, state_name
-from .records import remove, write_json
+from .records import remove, write_bytes, write_json
 from .runner import held_apply
 
 SYSFS_NET = "/sys/class/net"
@@ -34,12 +34,7 @@ SYSFS_NET = "/sys/class/net"
 def remember(cfg: Config, data: bytes) -> None:
     """At ``start begin`` of a network vnet builds plumbing for: keep its XML, so a
     restart of the network its objects attach to can re-ensure them."""
-    path = cfg.path("restore", f"{state_name(cfg.name)}.xml")
-    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-    tmp = f"{path}.tmp.{os.getpid()}"
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
+    write_bytes(cfg.path("restore", f"{state_name(cfg.name)}.xml"), data)
 
 
 def forget(cfg: Config) -> None:
@@ -50,14 +45,7 @@ def record_port(cfg: Config, owner: str, mac: str, bridge: str) -> None:
     """Every port of a vnet network: which bridge its tap belongs on (the needs the network
     hook already records for flags/VFs are kept, this only adds the bridge)."""
     path = cfg.path("ports", state_name(owner), f"{mac}.json")
-    rec: dict[str, Any] = {}
-    try:
-        with open(path) as f:
-            old = json.load(f)
-        if isinstance(old, dict):
-            rec = old
-    except (OSError, ValueError):
-        pass
+    rec = _read_record(path) or {}
     rec.update({"mac": mac, "network": cfg.name, "owner": owner})
     rec["bridge"] = rec.get("bridge") or bridge
     write_json(path, rec)
@@ -87,11 +75,7 @@ def _replumb(cfg: Config, bridge: str, log: Any) -> None:
     from ..model.plumbing import BridgeUplink, PortFlags, VethLink
 
     folder = cfg.path("restore")
-    try:
-        names = sorted(os.listdir(folder))
-    except FileNotFoundError:
-        return
-    for fn in names:
+    for fn in _listing(folder):
         if not fn.endswith(".xml"):
             continue
         other = fn[:-4]
@@ -125,11 +109,7 @@ def _retap(cfg: Config, bridge: str, log: Any) -> None:
 
     by_mac = _taps_by_mac()
     base = cfg.path("ports")
-    try:
-        owners = sorted(os.listdir(base))
-    except FileNotFoundError:
-        return
-    for owner in owners:
+    for owner in _listing(base):
         actions: list[SetMaster] = []
         try:
             files = sorted(os.listdir(os.path.join(base, owner)))
@@ -158,6 +138,14 @@ def _retap(cfg: Config, bridge: str, log: Any) -> None:
         held_apply(cfg, actions, f"domain:{record.get('domain') or owner}/ports", state, record, log,
                    prune=False)
         log.info("network %s: re-attached %s", cfg.name, ", ".join(a.device for a in actions))
+
+
+def _listing(folder: str) -> list[str]:
+    """The names in ``folder``, sorted; none when it does not exist (nothing recorded yet)."""
+    try:
+        return sorted(os.listdir(folder))
+    except FileNotFoundError:
+        return []
 
 
 def _read_record(path: str) -> Optional[dict[str, Any]]:
